@@ -1,0 +1,1 @@
+"""Registry data, labels, model cards and small trained weights (installed as ``visionkit.pretrained``)."""

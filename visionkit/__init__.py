@@ -1,0 +1,37 @@
+"""visionkit: the classic deep-learning vision tasks as one command or one function call.
+
+The public verbs are imported lazily, so ``import visionkit`` does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+#: public name -> "module:attribute"; each task module adds its verbs here.
+_VERBS = {
+    "classify": "visionkit.tasks.classify:classify",
+    "load_image": "visionkit.io:load_image",
+    "load_model": "visionkit.weights:load_model",
+    "get_spec": "visionkit.registry:get_spec",
+    "list_models": "visionkit.registry:list_specs",
+    "VisionkitError": "visionkit.errors:VisionkitError",
+}
+
+
+def __getattr__(name: str):
+    target = _VERBS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'visionkit' has no attribute {name!r}")
+    module_name, _, attribute = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_VERBS))
+
+
+__all__ = ["__version__", *_VERBS]

@@ -1,0 +1,63 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from visionkit.writers import FORMATS
+
+
+def output_options(function):
+    """``--format`` and ``--output`` (format guessed from the output file's extension)."""
+    function = click.option("-o", "--output", type=click.Path(dir_okay=False),
+                            help="Write results to this file (atomically) instead of stdout.")(function)
+    function = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                            help="Output format [default: table on a terminal, else from --output's extension, else jsonl].")(function)
+    return function
+
+
+def resolve_format(fmt: str | None, output: str | None) -> str:
+    if fmt:
+        return fmt
+    if output:
+        from visionkit.writers import format_from_path
+
+        return format_from_path(output, default="jsonl")
+    return "table" if sys.stdout.isatty() else "jsonl"
+
+
+def recursive_option(function):
+    return click.option("-r", "--recursive", is_flag=True, help="Look for images in sub-folders too.")(function)
+
+
+def progress_callback(ctx: click.Context, label: str, minimum: int = 2):
+    """A callback(done, total) that draws a progress bar on stderr, or None when --quiet."""
+    if ctx.find_root().obj.get("quiet"):
+        return None
+    state: dict = {}
+
+    def update(done: int, total: int) -> None:
+        if total < minimum:
+            return
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    return update
+
+
+def report_failures(ctx: click.Context, results) -> None:
+    """Print each failed input as one line on stderr; exit 1 at the end if any failed."""
+    bad = [r for r in results if getattr(r, "error", None)]
+    for result in bad:
+        click.echo(f"error: {result.error}", err=True)
+    if bad:
+        if not ctx.find_root().obj.get("quiet"):
+            click.echo(f"{len(bad)} of {len(results)} inputs failed", err=True)
+        ctx.exit(1)

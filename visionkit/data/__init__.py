@@ -1,0 +1,1 @@
+"""Datasets: class folders, YOLO/VOC/COCO labels, image/mask pairs, face folders."""

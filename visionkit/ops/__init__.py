@@ -1,0 +1,1 @@
+"""Pure maths: boxes, NMS, anchors, losses, metrics (numpy/TF, no I/O)."""

@@ -1,0 +1,1 @@
+"""Task pipelines: load -> preprocess -> model -> postprocess -> Result."""

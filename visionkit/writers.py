@@ -1,0 +1,98 @@
+"""Render results as a terminal table, JSON, JSON lines or CSV; write files atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, TextIO
+
+from visionkit.errors import UsageError
+
+FORMATS = ("table", "json", "jsonl", "csv")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def rows_of(results: Iterable) -> list[dict]:
+    rows: list[dict] = []
+    for result in results:
+        rows.extend(result.to_rows() if hasattr(result, "to_rows") else [result.to_dict()])
+    return rows
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """A plain aligned table (no colours), one row per dict."""
+    if not rows:
+        return ""
+    columns = list(columns or rows[0].keys())
+    cells = [[_cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def render(results: Sequence, fmt: str, columns: Sequence[str] | None = None) -> str:
+    """The whole output text for ``results`` in format ``fmt``."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "json":
+        return json.dumps([r.to_dict() for r in results], indent=2) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
+    rows = rows_of(results)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buffer, fieldnames=list(columns or rows[0].keys()), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        return buffer.getvalue()
+    return format_table(rows, columns) + "\n"
+
+
+def emit(results: Sequence, fmt: str, output: str | os.PathLike | None = None, stream: TextIO | None = None,
+         columns: Sequence[str] | None = None) -> None:
+    """Write rendered results to ``output`` (atomically) or to ``stream`` (stdout)."""
+    text = render(results, fmt, columns)
+    if output:
+        write_text_atomic(output, text)
+    else:
+        (stream or sys.stdout).write(text)
+
+
+def format_from_path(output: str | os.PathLike | None, default: str = "table") -> str:
+    """Guess the format from an output file's extension (``.json``, ``.jsonl``, ``.csv``)."""
+    if not output:
+        return default
+    ext = Path(output).suffix.lower().lstrip(".")
+    return ext if ext in ("json", "jsonl", "csv") else ("json" if default == "table" else default)
