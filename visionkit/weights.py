@@ -285,3 +285,37 @@ def load_model_file(path: str | os.PathLike) -> LoadedModel:
     spec = ModelSpec(weights=WeightsSource(source="bundled", file=str(path)), **fields)
     names = meta.get("class_names") or [str(i) for i in range(int(model.output_shape[-1]))]
     return LoadedModel(model, spec, names, meta.get("extra", {}))
+
+
+def load_backbone(name: str, input_shape: tuple[int, int, int] | None = None, weights: str | None = "default"):
+    """The feature extractor of registry model ``name`` (no classifier head) at ``input_shape``.
+
+    Built with ``include_top=False`` and given the pretrained weights by layer name from the full
+    classifier, so any input size works for convolutional backbones. Inputs are pixels in [0, 255].
+    """
+    spec = get_spec(name)
+    shape = tuple(input_shape or (*spec.input_size, 3))
+    keywords = {**spec.options, "include_top": False, "input_shape": shape}
+    if spec.builder.startswith("keras.applications:"):
+        keywords["weights"] = None
+    backbone = with_preprocessing(spec.build_function()(**keywords), spec)
+    if weights is not None and spec.weights.source != "none":
+        copy_weights_by_name(build(spec), backbone)
+    return backbone
+
+
+def copy_weights_by_name(source, target) -> int:
+    """Copy weights of same-named, same-shaped layers from ``source`` to ``target``; returns how many layers."""
+    by_name = {layer.name: layer for layer in source.layers}
+    copied = 0
+    for layer in target.layers:
+        match = by_name.get(layer.name)
+        if match is None or not layer.weights:
+            continue
+        values = match.get_weights()
+        if [v.shape for v in values] == [tuple(w.shape) for w in layer.weights]:
+            layer.set_weights(values)
+            copied += 1
+    if copied == 0:
+        raise WeightsError(f"no layer of {source.name!r} matches {target.name!r} by name and shape")
+    return copied

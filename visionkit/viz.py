@@ -1,0 +1,140 @@
+"""Plots (training curves, confusion matrix, ROC, precision-recall) as PNG files, and drawing on images.
+
+Plots use matplotlib's non-interactive Agg backend; drawing on images uses OpenCV.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from visionkit.writers import atomic_path
+
+
+def _figure(width: float = 6.0, height: float = 4.5):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt, plt.figure(figsize=(width, height), dpi=100)
+
+
+def _save(plt, figure, path: str | os.PathLike) -> None:
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    plt.close(figure)
+
+
+def plot_curves(history: Mapping[str, Sequence[float]], path: str | os.PathLike, title: str = "training") -> None:
+    """One panel per metric (``loss``, ``accuracy`` …), training and ``val_`` series together."""
+    metrics = [k for k in history if not k.startswith("val_") and k not in ("epoch", "lr", "learning_rate")]
+    plt, figure = _figure(5.0 * max(1, len(metrics)), 4.0)
+    for i, metric in enumerate(metrics, start=1):
+        axes = figure.add_subplot(1, len(metrics), i)
+        values = list(history[metric])
+        epochs = np.arange(1, len(values) + 1)
+        axes.plot(epochs, values, marker="o", label=f"train {metric}")
+        if f"val_{metric}" in history:
+            axes.plot(epochs, list(history[f"val_{metric}"]), marker="o", label=f"dev {metric}")
+        axes.set_xlabel("epoch")
+        axes.set_title(f"{title}: {metric}")
+        axes.grid(alpha=0.3)
+        axes.legend()
+    _save(plt, figure, path)
+
+
+def plot_confusion(matrix: np.ndarray, names: Sequence[str], path: str | os.PathLike, normalize: bool = True) -> None:
+    """Confusion matrix (rows: true class, columns: predicted), counts written in the cells."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1) if normalize else matrix
+    size = min(14.0, 2.5 + 0.5 * len(names))
+    plt, figure = _figure(size, size)
+    axes = figure.add_subplot(1, 1, 1)
+    image = axes.imshow(shown, cmap="Blues", vmin=0)
+    figure.colorbar(image, ax=axes, fraction=0.046)
+    ticks = np.arange(len(names))
+    axes.set_xticks(ticks, labels=names, rotation=45, ha="right")
+    axes.set_yticks(ticks, labels=names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    if len(names) <= 30:
+        for (row, col), count in np.ndenumerate(matrix):
+            colour = "white" if shown[row, col] > 0.5 * max(shown.max(), 1e-12) else "black"
+            axes.text(col, row, f"{int(count)}", ha="center", va="center", color=colour, fontsize=8)
+    _save(plt, figure, path)
+
+
+def plot_roc(fpr: Sequence[float], tpr: Sequence[float], path: str | os.PathLike, auc: float | None = None,
+             marks: Mapping[str, tuple[float, float]] | None = None) -> None:
+    """ROC curve with optional labelled operating points ``{"EER": (fpr, tpr)}``."""
+    plt, figure = _figure(5.0, 5.0)
+    axes = figure.add_subplot(1, 1, 1)
+    axes.plot(fpr, tpr, label=f"ROC (AUC = {auc:.4f})" if auc is not None else "ROC")
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    for name, (x, y) in (marks or {}).items():
+        axes.scatter([x], [y], zorder=3)
+        axes.annotate(name, (x, y), textcoords="offset points", xytext=(6, -10))
+    axes.set_xlabel("false accept rate")
+    axes.set_ylabel("true accept rate")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    _save(plt, figure, path)
+
+
+def plot_pr(curves: Mapping[str, tuple[Sequence[float], Sequence[float], float]], path: str | os.PathLike) -> None:
+    """Precision-recall curves: ``{name: (recall, precision, ap)}``."""
+    plt, figure = _figure(6.0, 5.0)
+    axes = figure.add_subplot(1, 1, 1)
+    for name, (recall, precision, ap) in curves.items():
+        axes.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("recall")
+    axes.set_ylabel("precision")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left", fontsize=8)
+    _save(plt, figure, path)
+
+
+def palette(count: int) -> np.ndarray:
+    """``count`` distinct RGB colours (golden-ratio hues), index 0 black for background."""
+    import colorsys
+
+    colours = [(0, 0, 0)] + [
+        tuple(int(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618033988749895) % 1.0, 0.75, 0.95))
+        for i in range(1, count)
+    ]
+    return np.array(colours[:count], dtype=np.uint8)
+
+
+def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str], scores: Sequence[float] | None = None,
+               class_ids: Sequence[int] | None = None) -> np.ndarray:
+    """A copy of RGB ``image`` with ``xyxy`` pixel boxes and "label score" captions (OpenCV drawing)."""
+    import cv2
+
+    canvas = np.ascontiguousarray(image.copy())
+    colours = palette(max(2, (max(class_ids) + 2) if class_ids is not None and len(class_ids) else 2))
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        colour = tuple(int(c) for c in colours[(class_ids[i] + 1) if class_ids is not None else 1])
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
+        caption = labels[i] + (f" {scores[i]:.2f}" if scores is not None else "")
+        scale = 0.4 + 0.1 * thickness
+        (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(y1 - th - base, 0)
+        cv2.rectangle(canvas, (x1, top), (x1 + tw, top + th + base), colour, -1)
+        cv2.putText(canvas, caption, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+def overlay_mask(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5, colours: np.ndarray | None = None) -> np.ndarray:
+    """Blend a class-id mask onto RGB ``image`` (class 0 left as it is)."""
+    colours = palette(int(mask.max()) + 1) if colours is None else colours
+    coloured = colours[np.clip(mask, 0, len(colours) - 1)]
+    blended = (image.astype(np.float32) * (1 - alpha) + coloured.astype(np.float32) * alpha).astype(np.uint8)
+    return np.where(mask[..., None] > 0, blended, image)
