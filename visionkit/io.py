@@ -88,7 +88,10 @@ def open_image(data: Union[str, os.PathLike, bytes], name: str, max_pixels: int,
             image.load()
             image = ImageOps.exif_transpose(image) or image
             return _to_rgb_array(image)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{name}: {error} Raise the limit with max_pixels= (or VISIONKIT_MAX_PIXELS) "
+                         "only if you trust the file") from None
+    except UnidentifiedImageError as error:
         raise ImageError(f"{name}: not a readable image ({error.__class__.__name__})") from None
     except (OSError, SyntaxError, ValueError) as error:
         reason = str(error) or error.__class__.__name__
