@@ -140,7 +140,8 @@ def _load(unpickler, source, what):
     except WeightsError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure here means a corrupt or truncated file
-        raise WeightsError(f"{source}: cannot read {what} ({type(exc).__name__}: {exc}); corrupt or truncated file") from None
+        detail = f"{type(exc).__name__}: {exc}"
+        raise WeightsError(f"{source}: cannot read {what} ({detail}); corrupt or truncated file") from None
 
 
 def _storage_array(raw, code, numel, little, key, source):

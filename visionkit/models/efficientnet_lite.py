@@ -28,7 +28,7 @@ MEAN = (127.0, 127.0, 127.0)
 STD = (128.0, 128.0, 128.0)
 RESIZE = 256
 CROP = 224
-INTERPOLATION = "bilinear"
+INTERPOLATION = "bicubic"
 
 #: Output stride → layer name of the backbone feature at that stride (segmentation_models convention).
 FEATURE_LAYERS = {
@@ -127,9 +127,11 @@ def _mbconv(x, spec, prefix, drop_rate, epsilon, padding):
 
 def _check_args(variant, input_shape, num_classes, include_top, dropout, padding):
     if variant not in VARIANTS:
-        raise UsageError(f"unknown EfficientNet-Lite variant; expected one of {sorted(VARIANTS)}. Received `variant={variant!r}`")
+        raise UsageError(f"unknown EfficientNet-Lite variant; expected one of {sorted(VARIANTS)}. "
+                         f"Received `variant={variant!r}`")
     if input_shape is not None and (len(input_shape) != 3 or any(d is not None and d < 32 for d in input_shape[:2])):
-        raise UsageError(f"`input_shape` must be (height, width, channels) with sides ≥ 32. Received `input_shape={input_shape!r}`")
+        raise UsageError(f"`input_shape` must be (height, width, channels) with sides ≥ 32. "
+                         f"Received `input_shape={input_shape!r}`")
     if include_top and (not isinstance(num_classes, int) or num_classes < 1):
         raise UsageError(f"`num_classes` must be a positive integer. Received `num_classes={num_classes!r}`")
     if dropout is not None and not 0 <= dropout < 1:
@@ -156,7 +158,8 @@ def efficientnet_lite(variant="lite0", input_shape=None, num_classes=1000, inclu
     count = 0
     for stage, (repeats, kernel, stride, expand, filters_in, filters_out) in enumerate(table, start=1):
         for repeat in range(repeats):
-            spec = (kernel, stride if repeat == 0 else 1, expand, filters_in if repeat == 0 else filters_out, filters_out)
+            first = repeat == 0
+            spec = (kernel, stride if first else 1, expand, filters_in if first else filters_out, filters_out)
             prefix = f"block{stage}{string.ascii_lowercase[repeat]}"
             x = _mbconv(x, spec, prefix, drop_connect_rate * count / total, bn_epsilon, padding)
             count += 1
