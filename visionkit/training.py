@@ -305,8 +305,10 @@ def _make_history_callback():
         On resume, rows from epochs at or after the restored checkpoint (work that was lost) are dropped.
         """
 
-        def __init__(self, run_dir: Path, phase: str = "", plot: bool = True, title: str = "training"):
+        def __init__(self, run_dir: Path, phase: str = "", plot: bool = True, title: str = "training",
+                      initial_epoch: int = 0):
             super().__init__()
+            self.initial_epoch = int(initial_epoch)
             self.path = Path(run_dir) / HISTORY_FILE
             self.curves = Path(run_dir) / CURVES_FILE
             self.phase = phase
@@ -315,7 +317,7 @@ def _make_history_callback():
             self.rows: list[dict] = []
 
         def on_train_begin(self, logs=None):
-            start = int(getattr(self.model, "_initial_epoch", None) or 0)
+            start = int(getattr(self.model, "_initial_epoch", None) or self.initial_epoch)
             self.rows = [row for row in read_history(self.path) if row["epoch"] < start]
 
         def on_epoch_begin(self, epoch, logs=None):
@@ -359,19 +361,21 @@ def _make_progress_callback():
 
 def training_callbacks(run_dir: str | os.PathLike, patience: int | None = None, monitor: str = "val_loss",
                        phase: str = "", backup: str = BACKUP_DIR, plot: bool = True, epoch_lines: bool = False,
-                       extra: list | None = None) -> list:
+                       initial_epoch: int = 0, extra: list | None = None) -> list:
     """Checkpoint-every-epoch (resumable), history.csv + curves.png, optional early stopping.
 
     The checkpoint callback comes first so that on resume it restores the weights, the optimizer
     state and the epoch before anything else runs. ``epoch_lines`` prints one line per epoch on stderr
     (pass it when Keras' own progress bar is off, i.e. ``verbose=0``, and the user did not ask for quiet).
+    A second training phase in the same run uses its own ``backup`` folder, ``phase`` label and the
+    ``initial_epoch`` it starts at, so history rows of earlier phases are kept. Train with :func:`fit`.
     """
     import keras
 
     run_dir = Path(run_dir)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / backup), save_freq="epoch", double_checkpoint=True),
-        _make_history_callback()(run_dir, phase=phase, plot=plot),
+        _make_history_callback()(run_dir, phase=phase, plot=plot, initial_epoch=initial_epoch),
     ]
     if patience is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(patience),
@@ -381,9 +385,23 @@ def training_callbacks(run_dir: str | os.PathLike, patience: int | None = None, 
     return callbacks + list(extra or [])
 
 
+def fit(model, data, epochs: int, callbacks: list, validation_data=None, initial_epoch: int = 0,
+        class_weight: dict | None = None, verbose: int = 0):
+    """``model.fit`` that honours a checkpoint restored by ``BackupAndRestore`` and nothing else.
+
+    Keras keeps the restored epoch on the model (``_initial_epoch``) after ``fit`` returns, which would make a
+    later phase on the same model start at the wrong epoch; it is cleared before each call.
+    """
+    model._initial_epoch = None
+    if initial_epoch >= epochs:
+        return None
+    return model.fit(data, epochs=epochs, initial_epoch=initial_epoch, validation_data=validation_data,
+                     callbacks=callbacks, class_weight=class_weight, verbose=verbose)
+
+
 __all__ = [
     "TrainConfig", "check_config", "make_schedule", "make_optimizer", "optimizer_from_config",
     "current_learning_rate", "seed_everything", "precision_policy", "make_strategy", "prepare_run_dir",
-    "resume_epoch", "read_history", "history_columns", "training_callbacks", "write_json_atomic",
+    "resume_epoch", "read_history", "history_columns", "training_callbacks", "fit", "write_json_atomic",
     "OPTIMIZERS", "SCHEDULES", "DISTRIBUTE", "HISTORY_FILE", "CURVES_FILE", "BACKUP_DIR", "CONFIG_FILE",
 ]
