@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from visionkit.errors import ModelError, WeightsError
 from visionkit.registry import ModelSpec, get_spec, import_object
 from visionkit.writers import atomic_path
 
-RECORDED_HASHES = "recorded_hashes.json"  # trust-on-first-use hashes for files with none published
+RECORDED_HASHES = "recorded_hashes.json"
+logger = logging.getLogger("visionkit")  # trust-on-first-use hashes for files with none published
 
 
 def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -173,8 +175,12 @@ class LoadedModel:
     extra: dict = field(default_factory=dict)
 
 
-def with_preprocessing(model, spec: ModelSpec):
-    """Rebuild ``model`` with a ChannelNormalize layer first, keeping its layer names and weights."""
+def with_preprocessing(model, spec: ModelSpec, **build_keywords):
+    """``model`` rebuilt with a ChannelNormalize layer first, so it takes pixels in [0, 255].
+
+    The builder is called again with ``input_tensor`` (the Keras Applications convention, which our
+    builders follow) and the weights are copied by layer name, so layer names stay as they were.
+    """
     import keras
     from visionkit.models.layers import ChannelNormalize
 
@@ -182,10 +188,13 @@ def with_preprocessing(model, spec: ModelSpec):
         return model
     inputs = keras.Input(shape=model.input_shape[1:], name="pixels")
     normalized = ChannelNormalize(spec.mean, spec.std, spec.channel_order, name="normalize")(inputs)
-    clone = keras.models.clone_model(model, input_tensors=normalized)
-    flat = keras.Model(inputs, clone.outputs, name=model.name)
-    flat.set_weights(model.get_weights())
-    return flat
+    keywords = {**spec.options, **build_keywords, "input_tensor": normalized}
+    keywords.pop("input_shape", None)
+    if spec.builder.startswith("keras.applications:"):
+        keywords["weights"] = None
+    rebuilt = spec.build_function()(**keywords)
+    copy_weights_by_name(model, rebuilt)
+    return rebuilt
 
 
 def save_keras_atomic(model, path: Path) -> None:
@@ -207,10 +216,13 @@ def _load_converted(spec: ModelSpec):
     """Load the cached conversion if its stamp matches; else convert again and cache it."""
     import keras
 
+    import visionkit.models.layers  # noqa: F401  (registers ChannelNormalize for loading)
+
     path = _converted_path(spec)
     stamp = path.with_suffix(".keras.sha256")
     if path.is_file() and stamp.is_file() and file_hash(path) == stamp.read_text().strip():
         return keras.models.load_model(path, compile=False)
+    logger.info("converting %s weights once into %s", spec.name, path)
     source = fetch(spec)
     converter = import_object(spec.weights.converter)
     model = with_preprocessing(converter(str(source)), spec)
@@ -232,11 +244,17 @@ def build(spec: ModelSpec, weights: str | None = "default", **overrides):
     model = builder(**keywords)
     if weights is not None and spec.weights.source != "none":
         model.load_weights(str(fetch(spec)))
-    return with_preprocessing(model, spec)
+    keywords.pop("input_shape", None)
+    return with_preprocessing(model, spec, **keywords)
 
 
-def load_model(name_or_path: str | os.PathLike, weights: str | None = "default") -> LoadedModel:
-    """A registry name, or a path to a ``.keras`` file (with its ``.json`` sidecar if present)."""
+def load_model(name_or_path: "str | os.PathLike | LoadedModel", weights: str | None = "default") -> LoadedModel:
+    """A registry name, or a path to a ``.keras`` file (with its ``.json`` sidecar if present).
+
+    An already loaded model is passed through, so callers can load once and call a verb many times.
+    """
+    if isinstance(name_or_path, LoadedModel):
+        return name_or_path
     text = os.fspath(name_or_path)
     if text.endswith(".keras") or os.sep in text or Path(text).exists():
         return load_model_file(text)
@@ -298,7 +316,9 @@ def load_backbone(name: str, input_shape: tuple[int, int, int] | None = None, we
     keywords = {**spec.options, "include_top": False, "input_shape": shape}
     if spec.builder.startswith("keras.applications:"):
         keywords["weights"] = None
-    backbone = with_preprocessing(spec.build_function()(**keywords), spec)
+    backbone = spec.build_function()(**keywords)
+    keywords.pop("input_shape")
+    backbone = with_preprocessing(backbone, spec, **keywords)
     if weights is not None and spec.weights.source != "none":
         copy_weights_by_name(build(spec), backbone)
     return backbone

@@ -50,11 +50,6 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module_name), attribute)
 
 
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="visionkit")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes; results and errors only.")
@@ -64,13 +59,13 @@ def _quiet_tensorflow() -> None:
 @click.pass_context
 def cli(ctx, quiet, verbose, cache_dir):
     """Classic deep-learning vision tasks, one command each."""
-    from visionkit.config import set_cache_dir
+    from visionkit.config import mute_tensorflow_startup, set_cache_dir
 
     ctx.obj = {"quiet": quiet, "verbose": verbose}
     if cache_dir:
         set_cache_dir(cache_dir)
     if not verbose:
-        _quiet_tensorflow()
+        mute_tensorflow_startup()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s")
 
 

@@ -141,17 +141,21 @@ def _check_args(variant, input_shape, num_classes, include_top, dropout, padding
 
 
 def efficientnet_lite(variant="lite0", input_shape=None, num_classes=1000, include_top=True, dropout=None,
-                      drop_connect_rate=0.2, bn_epsilon=BN_EPSILON, padding="same", name=None):
+                      drop_connect_rate=0.2, bn_epsilon=BN_EPSILON, padding="same", name=None, input_tensor=None):
     """Build an EfficientNet-Lite model (``variant`` lite0 … lite4) as a Keras Functional model.
 
     ``input_shape`` defaults to the variant's square resolution; ``include_top=False`` returns the backbone ending at
     ``top_activation`` (stride 32). ``dropout`` defaults to the variant's value. ``padding='same'`` reproduces
     TensorFlow's asymmetric padding of strided convolutions, ``'symmetric'`` PyTorch's ``padding=k//2``.
+    ``input_tensor`` (as in Keras Applications) builds on an existing tensor, e.g. a normalisation layer's output.
     """
     _check_args(variant, input_shape, num_classes, include_top, dropout, padding)
     width, depth, resolution, default_dropout = VARIANTS[variant]
-    inputs = keras.Input(input_shape or (resolution, resolution, 3), name="image")
-    x = _conv(inputs, STEM_FILTERS, 3, 2, padding, "stem_conv")
+    if input_tensor is None:
+        inputs = x = keras.Input(input_shape or (resolution, resolution, 3), name="image")
+    else:
+        inputs, x = keras.utils.get_source_inputs(input_tensor), input_tensor
+    x = _conv(x, STEM_FILTERS, 3, 2, padding, "stem_conv")
     x = _bn_relu6(x, bn_epsilon, "stem")
     table = stage_table(width, depth)
     total = sum(row[0] for row in table)

@@ -105,6 +105,10 @@ def classify(
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, received {batch_size}")
     sources = _normalise_inputs(images, recursive)
+    missing = [isinstance(s, (str, os.PathLike)) and not os.path.isfile(s) for s in sources]
+    if all(missing):  # nothing to classify: report without loading the model
+        return [Classification(source_name(s, i), (), str(model), error=f"{source_name(s, i)}: no such file")
+                for i, s in enumerate(sources)]
     loaded = load_model(model)
     spec = loaded.spec
     names = loaded.class_names
