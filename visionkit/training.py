@@ -392,11 +392,14 @@ def fit(model, data, epochs: int, callbacks: list, validation_data=None, initial
     Keras keeps the restored epoch on the model (``_initial_epoch``) after ``fit`` returns, which would make a
     later phase on the same model start at the wrong epoch; it is cleared before each call.
     """
+    import tensorflow as tf
+
     model._initial_epoch = None
     if initial_epoch >= epochs:
         return None
     return model.fit(data, epochs=epochs, initial_epoch=initial_epoch, validation_data=validation_data,
-                     callbacks=callbacks, class_weight=class_weight, verbose=verbose)
+                     callbacks=callbacks, class_weight=class_weight, verbose=verbose,
+                     shuffle=not isinstance(data, tf.data.Dataset))  # a tf.data pipeline shuffles itself
 
 
 __all__ = [

@@ -1,0 +1,169 @@
+"""``visionkit finetune``: transfer learning from a registry backbone, or training a zoo model from scratch,
+on a class-folder dataset; one run folder with the model, history, curves and the evaluation report.
+
+Run folder: ``model.keras`` (+ ``model.json`` sidecar: class names, preprocessing, errors), ``config.json``,
+``history.csv``, ``curves.png``, ``report.json`` / ``report.md`` / ``confusion.png`` / ``misclassified.csv``
+(on the test split, else dev), ``backup*/`` checkpoints while training (removed when a phase completes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from visionkit.errors import DatasetError, UsageError
+from visionkit.training import TrainConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "efficientnet_lite0"
+DEFAULT_OUTPUT = "runs/finetune"
+DEFAULT_FREEZE = "all"
+DEFAULT_HEAD = "softmax"
+DEFAULT_DROPOUT = 0.2
+DEFAULT_L2 = 0.0
+DEFAULT_INIT = "he"
+DEFAULT_DEV = 0.15
+DEFAULT_TEST = 0.15
+DEFAULT_TRAIN_DEV = 0.0
+DEFAULT_CLASS_WEIGHT = "balanced"
+DEFAULT_FINE_TUNE_EPOCHS = 0
+DEFAULT_UNFREEZE = 20  # layers with weights made trainable in phase two
+DEFAULT_FINE_TUNE_LR = 1e-5
+DEFAULT_TOP_K = 5
+CLASS_WEIGHTS = ("balanced", "none")
+FEATURES_DIR = "features"
+STATE_FILE = "state.json"
+PHASE1_WEIGHTS = "phase1.weights.h5"
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneOptions:
+    """Everything but the optimisation menu (that is :class:`visionkit.training.TrainConfig`)."""
+
+    data: str
+    base: str = DEFAULT_BASE
+    weights: str = "pretrained"
+    freeze: str = DEFAULT_FREEZE
+    head: str = DEFAULT_HEAD
+    cache_features: bool = False
+    dropout: float = DEFAULT_DROPOUT
+    l2: float = DEFAULT_L2
+    init: str = DEFAULT_INIT
+    augment: tuple = ()
+    input_size: tuple | None = None
+    dev_fraction: float = DEFAULT_DEV
+    test_fraction: float = DEFAULT_TEST
+    train_dev_fraction: float = DEFAULT_TRAIN_DEV
+    class_weight: str = DEFAULT_CLASS_WEIGHT
+    fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS
+    unfreeze: int = DEFAULT_UNFREEZE
+    fine_tune_lr: float = DEFAULT_FINE_TUNE_LR
+    human_error: float | None = None
+    top_k: int = DEFAULT_TOP_K
+
+
+def _resolve(options: FinetuneOptions, config: TrainConfig):
+    """Check the options against each other; returns (spec, pretrained, freeze)."""
+    from visionkit.data.augment import parse_augment
+    from visionkit.registry import get_spec
+    from visionkit.tasks.evaluate import check_human_error
+    from visionkit.tasks.finetune_model import HEADS, parse_freeze
+    from visionkit.training import check_config
+
+    check_config(config)
+    check_human_error(options.human_error)
+    parse_augment(options.augment)
+    spec = get_spec(options.base)
+    weights = {"imagenet": "pretrained", "default": "pretrained"}.get(options.weights, options.weights)
+    if weights not in ("pretrained", "none"):
+        raise UsageError(f"--weights takes pretrained (alias imagenet) or none, received {options.weights!r}")
+    pretrained = weights == "pretrained"
+    if pretrained and spec.weights.source == "none":
+        raise UsageError(f"{spec.name!r} is an architecture without pretrained weights; train it from scratch "
+                         "with --weights none")
+    if options.head not in HEADS:
+        raise UsageError(f"--head takes {', '.join(HEADS)}, received {options.head!r}")
+    freeze = parse_freeze(options.freeze)
+    if not pretrained:
+        if options.head != "softmax" or options.cache_features or options.fine_tune_epochs:
+            raise UsageError("--weights none trains the whole network: --head logreg|svm, --cache-features and "
+                             "--fine-tune-epochs need a pretrained backbone")
+        freeze = "none"
+    if (options.head != "softmax" or options.cache_features) and freeze != "all":
+        raise UsageError(f"--cache-features and --head {options.head} need the whole backbone frozen (--freeze all), "
+                         f"received --freeze {options.freeze}")
+    if options.class_weight not in CLASS_WEIGHTS:
+        raise UsageError(f"--class-weight takes {' or '.join(CLASS_WEIGHTS)}, received {options.class_weight!r}")
+    return spec, pretrained, freeze
+
+
+def _saved_settings(run_dir: Path) -> tuple[FinetuneOptions, TrainConfig]:
+    saved = json.loads((run_dir / "config.json").read_text())
+    options = saved["options"]
+    options["augment"] = tuple(options.get("augment") or ())
+    if options.get("input_size"):
+        options["input_size"] = tuple(options["input_size"])
+    return FinetuneOptions(**options), TrainConfig(**saved["train"])
+
+
+def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, resume: bool = False,
+             quiet: bool = False, on_progress: Callable[[int, int], None] | None = None, **settings):
+    """Train a classifier on ``data/<class>/*`` (or ``data/train``, ``data/dev``[, ``data/test``]) and evaluate it.
+
+    ``settings`` are the fields of :class:`FinetuneOptions` (base, weights, freeze, head, cache_features, dropout,
+    l2, init, augment, input_size, dev_fraction, test_fraction, train_dev_fraction, class_weight, fine_tune_epochs,
+    unfreeze, fine_tune_lr, human_error, top_k) and of :class:`visionkit.training.TrainConfig` (epochs, batch_size,
+    optimizer, learning_rate, momentum, beta_1, beta_2, epsilon, rho, schedule, decay, decay_rate, step_epochs,
+    min_lr_fraction, patience, seed, deterministic, mixed_precision, distribute). With ``resume`` the run in
+    ``output`` continues from its last checkpoint, with the settings it was started with.
+    Returns a :class:`visionkit.results.TrainingRun`.
+    """
+    from visionkit.data.augment import parse_augment
+    from visionkit.training import prepare_run_dir, write_json_atomic
+
+    option_fields = set(FinetuneOptions.__dataclass_fields__) - {"data"}
+    train_fields = set(TrainConfig.__dataclass_fields__)
+    unknown = set(settings) - option_fields - train_fields
+    if unknown:
+        raise UsageError(f"unknown finetune setting(s): {', '.join(sorted(unknown))}")
+    run_dir = prepare_run_dir(output, resume=resume)
+    if resume:
+        options, config = _saved_settings(run_dir)
+        if Path(options.data).resolve() != Path(data).resolve():
+            raise UsageError(f"{run_dir} was trained on {options.data}, not {data}; resume with the same data")
+    else:
+        chosen = {k: v for k, v in settings.items() if k in option_fields}
+        chosen["augment"] = parse_augment(chosen.get("augment"))
+        options = FinetuneOptions(data=str(data), **chosen)
+        config = TrainConfig(**{k: v for k, v in settings.items() if k in train_fields})
+    _resolve(options, config)
+    write_json_atomic(run_dir / "config.json", {"options": dataclasses.asdict(options), "train": config.to_dict()})
+    from visionkit.tasks.finetune_run import run
+
+    return run(options, config, run_dir, resume=resume, quiet=quiet, on_progress=on_progress,
+               resolved=_resolve(options, config), started=time.monotonic())
+
+
+def note(quiet: bool, message: str) -> None:
+    """A progress note on stderr (silenced by quiet)."""
+    if not quiet:
+        import sys
+
+        print(message, file=sys.stderr, flush=True)
+
+
+def check_training_data(train, class_names) -> None:
+    """Every class needs at least one readable training image."""
+    present = np.bincount(train.labels, minlength=len(class_names))
+    missing = [name for name, n in zip(class_names, present) if n == 0]
+    if missing:
+        raise DatasetError(f"no readable training images for class(es) {', '.join(missing)}; add images or "
+                           "lower the dev/test fractions")
