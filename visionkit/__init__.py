@@ -18,6 +18,12 @@ _VERBS = {
     "list_models": "visionkit.registry:list_specs",
     "VisionkitError": "visionkit.errors:VisionkitError",
     "stylize": "visionkit.tasks.stylize:stylize",
+    "verify": "visionkit.tasks.faces:verify",
+    "embed": "visionkit.tasks.faces:embed",
+    "detect_faces": "visionkit.tasks.faces:detect",
+    "enroll_face": "visionkit.tasks.faces:enroll",
+    "identify_faces": "visionkit.tasks.faces:identify",
+    "FaceDatabase": "visionkit.facedb:FaceDatabase",
 }
 
 

@@ -17,6 +17,8 @@ COMMANDS = {
     "classify": "visionkit.cli.classify:classify",
     "models": "visionkit.cli.models:models",
     "stylize": "visionkit.cli.stylize:stylize",
+    "faces": "visionkit.cli.faces:faces",
+    "verify": "visionkit.cli.faces:verify",
 }
 
 

@@ -1,0 +1,276 @@
+"""An enrolled-faces database in one SQLite file: several encodings per identity, searched in one matrix product.
+
+- The file is created with owner-only permissions (0600): face encodings are biometric data. SQLite gives its
+  ``-wal``/``-shm`` companions the database file's permissions.
+- WAL journal, ``synchronous=FULL``, foreign keys on. Every enrolment or removal is one ``BEGIN IMMEDIATE``
+  transaction: a process killed half-way leaves the database as it was before that enrolment, and concurrent
+  writers (other processes) wait for each other (``busy_timeout``) instead of losing rows.
+- All encodings are cached as one float32 (N, d) array, reloaded only when the ``generation`` counter (bumped
+  by every write, whichever process made it) changes. A search is ‖q‖² + ‖e‖² − 2·q·Eᵀ for all stored e at
+  once, then an arg-min per query: 10⁵ encodings take a few milliseconds (see ``benchmarks/identify.py``).
+- Encodings must be L2-normalised and all come from one model (its name is recorded at the first enrolment),
+  because distances from two different encoders mean nothing together.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from visionkit.errors import InputError, UsageError
+from visionkit.results import EnrolledIdentity
+
+ENV_DB = "VISIONKIT_FACE_DB"
+SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_S = 60.0
+NORM_TOLERANCE = 1e-3
+MAX_NAME_LENGTH = 200
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS encodings (
+    id INTEGER PRIMARY KEY,
+    identity INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL, source TEXT NOT NULL DEFAULT '', created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS encodings_by_identity ON encodings(identity);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1'), ('generation', '0');
+"""
+
+
+def default_db_path() -> Path:
+    """``$VISIONKIT_FACE_DB``, else ``faces.db`` in the visionkit cache folder."""
+    from visionkit.config import cache_dir
+
+    configured = os.environ.get(ENV_DB)
+    return Path(configured).expanduser() if configured else cache_dir() / "faces.db"
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file readable and writable by its owner only (no-op if another process made it first)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.fchmod(descriptor, 0o600)  # in case the umask was unusual
+    os.close(descriptor)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The nearest stored encoding of one query: its identity and squared distance."""
+
+    name: str
+    distance: float
+
+
+class FaceDatabase:
+    """``FaceDatabase(path)`` opens (or creates) the database; use as a context manager or call ``close()``."""
+
+    def __init__(self, path: str | os.PathLike | None = None, create: bool = True):
+        self.path = Path(path) if path is not None else default_db_path()
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a folder; --db must name a database file")
+        if not self.path.exists():
+            if not create:
+                raise InputError(f"{self.path}: no such face database")
+            _create_private(self.path)
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._write(self._create_schema, bump=False)
+        except sqlite3.DatabaseError as error:
+            raise InputError(f"{self.path}: not a visionkit face database ({error})") from None
+        self._cache: tuple[str, np.ndarray, np.ndarray, np.ndarray, list[str]] | None = None
+
+    # --- plumbing ---
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "FaceDatabase":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _write(self, action, bump: bool = True):
+        """Run ``action`` inside one IMMEDIATE transaction (rolled back on any error)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if bump:
+                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+            result = action()
+            self._db.execute("COMMIT")
+            return result
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _create_schema(self) -> None:
+        for statement in filter(str.strip, SCHEMA.split(";")):
+            self._db.execute(statement)
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @property
+    def model(self) -> str | None:
+        """The encoder whose encodings this database holds (None before the first enrolment)."""
+        return self._meta("model")
+
+    @property
+    def dim(self) -> int | None:
+        value = self._meta("dim")
+        return int(value) if value else None
+
+    def check_model(self, model: str) -> None:
+        stored = self.model
+        if stored is not None and stored != model:
+            raise UsageError(f"{self.path} holds encodings from {stored!r}, not {model!r}; use --model {stored} "
+                             "or another --db")
+
+    # --- writing ---
+
+    def enroll(self, name: str, vectors: Iterable[Sequence[float]], sources: Sequence[str] | None = None,
+               model: str = "") -> int:
+        """Add encodings to identity ``name`` (created if new) in one transaction; returns its encoding count.
+
+        ``vectors`` may be an (n, d) array or any iterable of vectors; it is consumed inside the transaction,
+        and a bad vector (wrong size, not finite, not unit length) rolls the whole enrolment back.
+        """
+        name = _check_name(name)
+        sources = list(sources or [])
+
+        def action() -> int:
+            stored_model, dim = self.model, self.dim
+            if model and stored_model is None:
+                self._db.execute("INSERT INTO meta(key, value) VALUES ('model', ?)", (model,))
+            elif model:
+                self.check_model(model)
+            now = time.time()
+            self._db.execute("INSERT OR IGNORE INTO identities(name, created) VALUES (?, ?)", (name, now))
+            identity = self._db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()[0]
+            state = {"dim": dim, "count": 0}
+
+            def rows():
+                for index, vector in enumerate(vectors):
+                    blob = _vector_blob(vector, state)
+                    if state["count"] == 0 and dim is None:
+                        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dim', ?)", (str(state["dim"]),))
+                    state["count"] += 1
+                    yield identity, blob, sources[index] if index < len(sources) else "", now
+
+            self._db.executemany("INSERT INTO encodings(identity, vector, source, created) VALUES (?, ?, ?, ?)", rows())
+            if state["count"] == 0:
+                raise InputError(f"no encodings given for {name!r}")
+            return self._db.execute("SELECT COUNT(*) FROM encodings WHERE identity = ?", (identity,)).fetchone()[0]
+
+        total = self._write(action)
+        self._cache = None
+        return int(total)
+
+    def remove(self, name: str) -> int:
+        """Delete identity ``name`` and its encodings; returns how many encodings went."""
+        def action() -> int:
+            row = self._db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise InputError(f"{self.path}: no identity named {name!r} (see `visionkit faces list`)")
+            count = self._db.execute("SELECT COUNT(*) FROM encodings WHERE identity = ?", (row[0],)).fetchone()[0]
+            self._db.execute("DELETE FROM encodings WHERE identity = ?", (row[0],))
+            self._db.execute("DELETE FROM identities WHERE id = ?", (row[0],))
+            return int(count)
+
+        removed = self._write(action)
+        self._cache = None
+        return removed
+
+    # --- reading ---
+
+    def identities(self) -> list[EnrolledIdentity]:
+        rows = self._db.execute(
+            "SELECT i.name, COUNT(e.id) FROM identities i LEFT JOIN encodings e ON e.identity = i.id "
+            "GROUP BY i.id ORDER BY i.name").fetchall()
+        return [EnrolledIdentity(name, int(count)) for name, count in rows]
+
+    def count(self) -> int:
+        """Number of stored encodings."""
+        return int(self._db.execute("SELECT COUNT(*) FROM encodings").fetchone()[0])
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(encodings (N, d) float32, owner index (N,), identity names) — cached until any process writes."""
+        generation = self._meta("generation")
+        if self._cache is None or self._cache[0] != generation:
+            self._db.execute("BEGIN")  # one consistent snapshot for the three reads
+            try:
+                generation = self._meta("generation")
+                ids_names = self._db.execute("SELECT id, name FROM identities ORDER BY id").fetchall()
+                rows = self._db.execute("SELECT identity, vector FROM encodings ORDER BY id").fetchall()
+            finally:
+                self._db.execute("COMMIT")
+            position = {identity: i for i, (identity, _) in enumerate(ids_names)}
+            dim = self.dim or 0
+            vectors = np.frombuffer(b"".join(blob for _, blob in rows), dtype="<f4").reshape(len(rows), dim)
+            owners = np.fromiter((position[identity] for identity, _ in rows), dtype=np.int64, count=len(rows))
+            norms = np.einsum("ij,ij->i", vectors, vectors)
+            self._cache = (generation, vectors, norms, owners, [name for _, name in ids_names])
+        _, vectors, _, owners, names = self._cache
+        return vectors, owners, names
+
+    def search(self, queries: np.ndarray) -> list[Match]:
+        """The nearest stored encoding's identity and squared distance for each query row (one matrix product)."""
+        vectors, owners, names = self.matrix()
+        if len(vectors) == 0:
+            raise InputError(f"{self.path}: the face database is empty; enrol people first with `visionkit faces enroll`")
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if queries.shape[1] != vectors.shape[1]:
+            raise InputError(f"query encodings have {queries.shape[1]} values, the database holds {vectors.shape[1]}")
+        norms = self._cache[2]
+        distances = norms[None, :] - 2.0 * (queries @ vectors.T)  # + ‖q‖², added after the arg-min
+        best = np.argmin(distances, axis=1)
+        query_norms = np.einsum("ij,ij->i", queries, queries)
+        nearest = np.maximum(distances[np.arange(len(queries)), best] + query_norms, 0.0)
+        return [Match(names[owners[b]], float(d)) for b, d in zip(best, nearest)]
+
+    def check(self) -> dict:
+        """Consistency report: SQLite integrity check, foreign keys, orphans, blob sizes."""
+        integrity = self._db.execute("PRAGMA integrity_check").fetchone()[0]
+        foreign = self._db.execute("PRAGMA foreign_key_check").fetchall()
+        dim = self.dim
+        bad_blobs = 0 if dim is None else self._db.execute(
+            "SELECT COUNT(*) FROM encodings WHERE length(vector) != ?", (4 * dim,)).fetchone()[0]
+        return {"integrity": integrity, "foreign_key_errors": len(foreign), "bad_vectors": int(bad_blobs),
+                "identities": len(self.identities()), "encodings": self.count()}
+
+
+def _check_name(name: str) -> str:
+    text = str(name).strip()
+    if not text or len(text) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in text):
+        raise UsageError(f"identity names must be 1–{MAX_NAME_LENGTH} printable characters, received {name!r}")
+    return text
+
+
+def _vector_blob(vector, state: dict) -> bytes:
+    array = np.asarray(vector, dtype=np.float64).reshape(-1)
+    if state["dim"] is None:
+        state["dim"] = int(array.size)
+    if array.size != state["dim"]:
+        raise InputError(f"encoding has {array.size} values, the database holds {state['dim']}-d encodings")
+    if not np.all(np.isfinite(array)) or abs(float(np.linalg.norm(array)) - 1.0) > NORM_TOLERANCE:
+        raise InputError("encodings must be finite and L2-normalised (unit length)")
+    return array.astype("<f4").tobytes()
+
+
+__all__ = ["FaceDatabase", "Match", "default_db_path", "ENV_DB"]

@@ -1,0 +1,425 @@
+"""Faces: detect + align (MTCNN, 5-point similarity transform), encode, verify, enrol and identify.
+
+Pipeline per image: load → MTCNN faces and 5 landmarks (Zhang et al. 2016, the ``mtcnn`` pip package, weights
+inside it) → a similarity transform (rotation, uniform scale, translation; OpenCV ``estimateAffinePartial2D``)
+that maps the landmarks onto a canonical template, cropped to the encoder's input → encoder → an L2-normalised
+encoding. Two faces are the same person iff the squared distance of their encodings is ≤ τ (FaceNet).
+
+No face found is a result of its own (``FaceDetections.faces == ()``) or an error naming the image — never an
+encoding of the whole picture. Verify uses the *largest* face of each image and says so (``faces_in_a``, the
+box used); ``on_multiple="error"`` refuses images with several faces instead. Small images (shorter side
+< ``UPSCALE_BELOW``, e.g. the 92×112 AT&T faces) are enlarged ×2 and searched again when nothing is found.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from visionkit.errors import InputError, ModelError, UsageError
+from visionkit.io import ImageSource, expand_sources, iter_images, load_image, source_name
+from visionkit.results import DetectedFace, EnrolledIdentity, FaceDetections, FaceEncodings, FaceIdentity, FaceMatch
+
+DEFAULT_MODEL = "facenet_att_lite0"
+DEFAULT_MIN_FACE = 20  # pixels; MTCNN's smallest window is 12
+DEFAULT_MIN_CONFIDENCE = 0.9
+DEFAULT_BATCH_SIZE = 32
+UPSCALE_BELOW = 160
+UPSCALE_FACTOR = 2.0
+MAX_DETECT_SIDE = 1600  # larger images are shrunk for detection only; alignment uses full resolution
+ON_MULTIPLE = ("largest", "error")
+METHODS = ("distance", "logistic")
+
+#: The 5-point template of ArcFace's 112×112 aligned crops (Deng et al. 2019, insightface): image-left eye,
+#: image-right eye, nose tip, image-left and image-right mouth corners. Scaled to the encoder's input size.
+TEMPLATE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                         [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float32)
+
+#: Default thresholds of registry encoders that carry none in their file: name -> (τ, where it comes from).
+PUBLISHED_THRESHOLDS = {
+    "facenet_keras": (0.80, "deepface's tuning for these weights (cosine distance 0.40 = squared L2 0.80); "
+                            "not measured by visionkit"),
+}
+
+
+# --- detection and alignment ------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _mtcnn():
+    try:
+        from mtcnn import MTCNN
+    except ImportError:
+        raise ModelError("face detection needs the `mtcnn` package: pip install mtcnn") from None
+    return MTCNN(device="CPU:0")
+
+
+def _run_mtcnn(image: np.ndarray, min_face: float) -> list[DetectedFace]:
+    """MTCNN on an RGB uint8 image; boxes/landmarks in that image's pixels."""
+    if min(image.shape[:2]) < 12:
+        return []
+    rows = _mtcnn().detect_faces(image, min_face_size=max(12, int(min_face)), output_type="numpy", box_format="xyxy")
+    faces = []
+    for row in np.asarray(rows, dtype=np.float64).reshape(-1, 16):
+        points = tuple((float(x), float(y)) for x, y in zip(row[6:11], row[11:16]))
+        faces.append(DetectedFace(tuple(float(v) for v in row[1:5]), float(row[5]), points))
+    return faces
+
+
+def _scaled(face: DetectedFace, factor: float) -> DetectedFace:
+    return DetectedFace(tuple(v * factor for v in face.box), face.score,
+                        tuple((x * factor, y * factor) for x, y in face.landmarks))
+
+
+def detect_faces(image: np.ndarray, min_face: int = DEFAULT_MIN_FACE, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 upscale: bool = True) -> tuple[tuple[DetectedFace, ...], bool]:
+    """Faces in an RGB uint8 image, largest first, and whether the image had to be enlarged to find them.
+
+    Faces narrower or shorter than ``min_face`` pixels, or less confident than ``min_confidence``, are dropped.
+    """
+    if min_face < 12:
+        raise UsageError(f"min_face must be at least 12 pixels (MTCNN's smallest window), received {min_face}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise UsageError(f"min_confidence must lie in [0, 1], received {min_confidence}")
+    import cv2
+
+    height, width = image.shape[:2]
+    shrink = min(1.0, MAX_DETECT_SIDE / max(height, width))
+    work = image if shrink == 1.0 else cv2.resize(image, (round(width * shrink), round(height * shrink)),
+                                                  interpolation=cv2.INTER_AREA)
+    faces = [_scaled(f, 1 / shrink) for f in _run_mtcnn(work, min_face * shrink)]
+    upscaled = False
+    keep = lambda found: [f for f in found if f.score >= min_confidence and min(f.width, f.height) >= min_face]  # noqa: E731
+    if not keep(faces) and upscale and min(height, width) < UPSCALE_BELOW:
+        big = cv2.resize(image, None, fx=UPSCALE_FACTOR, fy=UPSCALE_FACTOR, interpolation=cv2.INTER_CUBIC)
+        faces = [_scaled(f, 1 / UPSCALE_FACTOR) for f in _run_mtcnn(big, min_face * UPSCALE_FACTOR)]
+        upscaled = bool(keep(faces))
+    return tuple(sorted(keep(faces), key=lambda f: -f.area)), upscaled
+
+
+def canonical_template(size: Sequence[int]) -> np.ndarray:
+    """TEMPLATE_112 scaled to a (height, width) crop (uniform scale on the shorter side, centred)."""
+    height, width = int(size[0]), int(size[1])
+    scale = min(height, width) / 112.0
+    offset = np.array([(width - 112.0 * scale) / 2, (height - 112.0 * scale) / 2], dtype=np.float32)
+    return TEMPLATE_112 * scale + offset
+
+
+def similarity_transform(landmarks: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """The 2×3 similarity (rotation + uniform scale + shift) taking the 5 landmarks onto the template.
+
+    Least squares over all five points: OpenCV's ``estimateAffinePartial2D`` with a RANSAC tolerance so wide
+    that every point is an inlier, then its Levenberg-Marquardt refinement.
+    """
+    import cv2
+
+    source = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
+    matrix, _ = cv2.estimateAffinePartial2D(source, canonical_template(size), method=cv2.RANSAC,
+                                            ransacReprojThreshold=1e4, refineIters=20)
+    if matrix is None:
+        raise InputError("cannot align a face whose landmarks are degenerate (all on one point)")
+    return matrix
+
+
+def align_face(image: np.ndarray, face: DetectedFace, size: Sequence[int]) -> np.ndarray:
+    """The face warped onto the canonical template: an RGB uint8 crop of ``size`` (height, width)."""
+    import cv2
+
+    matrix = similarity_transform(np.asarray(face.landmarks), size)
+    return cv2.warpAffine(image, matrix, (int(size[1]), int(size[0])), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+# --- encoders ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FaceEncoder:
+    """A loaded face encoder: Keras model (RGB [0, 255] in, L2-normalised encodings out) and its threshold."""
+
+    model: object
+    name: str
+    input_size: tuple[int, int]
+    threshold: float | None
+    threshold_source: str
+    path: Path | None = None
+    extra: dict | None = None
+
+    def encode(self, crops: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Encodings (n, d) of aligned crops (n, h, w, 3)."""
+        crops = np.asarray(crops, dtype=np.float32)
+        if crops.ndim != 4 or tuple(crops.shape[1:3]) != tuple(self.input_size):
+            raise InputError(f"crops must be (n, {self.input_size[0]}, {self.input_size[1]}, 3), received {crops.shape}")
+        outputs = [np.asarray(self.model(crops[i:i + batch_size], training=False)) for i in range(0, len(crops), batch_size)]
+        return np.concatenate(outputs) if outputs else np.zeros((0, int(self.model.output_shape[-1])), np.float32)
+
+
+_ENCODERS: dict[str, FaceEncoder] = {}
+
+
+def load_encoder(model: "str | os.PathLike | FaceEncoder" = DEFAULT_MODEL) -> FaceEncoder:
+    """A registry face encoder or a ``.keras`` file; loaded once per process and reused."""
+    if isinstance(model, FaceEncoder):
+        return model
+    key = os.fspath(model)
+    if key not in _ENCODERS:
+        _ENCODERS[key] = _load_encoder(key)
+    return _ENCODERS[key]
+
+
+def _load_encoder(name: str) -> FaceEncoder:
+    from visionkit.config import pretrained_dir
+    from visionkit.registry import get_spec
+    from visionkit.weights import build, cached_file, load_model_file
+
+    if name.endswith(".keras") or os.sep in name or Path(name).exists():
+        loaded, path = load_model_file(name), Path(name)
+    else:
+        spec = get_spec(name)
+        if spec.task != "face-encoder":
+            raise ModelError(f"{spec.name!r} is a {spec.task} model, not a face encoder "
+                             "(see `visionkit models list --task face-encoder`)")
+        if spec.weights.source == "bundled" and spec.weights.file.endswith(".keras"):
+            path = pretrained_dir() / spec.weights.file
+            loaded = load_model_file(path)
+            loaded.spec = spec
+        else:
+            from visionkit.weights import LoadedModel
+
+            loaded, path = LoadedModel(build(spec), spec), cached_file(spec)
+    extra = dict(loaded.extra or {})
+    threshold, source = extra.get("threshold"), extra.get("threshold_source", "model file")
+    if threshold is None and loaded.spec.name in PUBLISHED_THRESHOLDS:
+        threshold, source = PUBLISHED_THRESHOLDS[loaded.spec.name]
+    size = tuple(int(s) for s in loaded.model.input_shape[1:3])
+    return FaceEncoder(loaded.model, loaded.spec.name, size, threshold, source if threshold is not None else "", path, extra)
+
+
+def resolve_threshold(encoder: FaceEncoder, threshold: float | None) -> tuple[float, str]:
+    """The threshold to decide with, and where it came from: the caller's, else the model's."""
+    from visionkit.ops.face_metrics import check_threshold
+
+    if threshold is not None:
+        try:
+            return check_threshold(threshold), "given"
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    if encoder.threshold is None:
+        raise UsageError(f"no threshold is known for {encoder.name!r}; pass --threshold, or measure one with "
+                         "`visionkit faces calibrate PAIRS --model ... --save-threshold eer`")
+    return float(encoder.threshold), encoder.threshold_source
+
+
+# --- images -> encodings ----------------------------------------------------------------------------------------
+
+
+def _sources(images, recursive: bool = False) -> list:
+    if isinstance(images, (str, os.PathLike, bytes, bytearray)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3)):
+        images = [images]
+    images = list(images)
+    if images and all(isinstance(i, (str, os.PathLike)) for i in images):
+        return expand_sources(images, recursive=recursive)
+    return images
+
+
+def encode_image(image: np.ndarray, encoder: FaceEncoder, all_faces: bool = False, min_face: int = DEFAULT_MIN_FACE,
+                 min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> tuple[tuple[DetectedFace, ...], np.ndarray, int]:
+    """(faces used, their encodings, number of faces found) for one RGB image; the largest face unless ``all_faces``."""
+    faces, _ = detect_faces(image, min_face, min_confidence)
+    used = faces if all_faces else faces[:1]
+    if not used:
+        return (), np.zeros((0, int(encoder.model.output_shape[-1])), np.float32), 0
+    crops = np.stack([align_face(image, face, encoder.input_size) for face in used])
+    return used, encoder.encode(crops), len(faces)
+
+
+def _no_face(name: str, min_face: int) -> str:
+    return f"{name}: no face found (min_face={min_face} px); nothing was encoded"
+
+
+def embed(images: ImageSource | Sequence[ImageSource], model: "str | FaceEncoder" = DEFAULT_MODEL, all_faces: bool = False,
+          min_face: int = DEFAULT_MIN_FACE, min_confidence: float = DEFAULT_MIN_CONFIDENCE, recursive: bool = False,
+          on_progress: Callable[[int, int], None] | None = None) -> list[FaceEncodings]:
+    """Encodings of the largest face (or ``all_faces``) of each image; "no face found" is an error per image."""
+    encoder = load_encoder(model)
+    sources = _sources(images, recursive)
+    results = []
+    for index, item in enumerate(iter_images(sources)):
+        name = source_name(sources[index], index)
+        if not item.ok:
+            results.append(FaceEncodings(name, model=encoder.name, error=item.error))
+        else:
+            faces, encodings, _ = encode_image(item.image, encoder, all_faces, min_face, min_confidence)
+            error = None if faces else _no_face(name, min_face)
+            results.append(FaceEncodings(name, faces, encodings, encoder.name, error))
+        if on_progress:
+            on_progress(index + 1, len(sources))
+    return results
+
+
+def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_MIN_FACE,
+           min_confidence: float = DEFAULT_MIN_CONFIDENCE, largest: bool = False, recursive: bool = False,
+           on_progress: Callable[[int, int], None] | None = None) -> list[FaceDetections]:
+    """Faces and landmarks of each image (all of them, largest first, or only the largest)."""
+    sources = _sources(images, recursive)
+    results = []
+    for index, item in enumerate(iter_images(sources)):
+        name = source_name(sources[index], index)
+        if item.ok:
+            faces, upscaled = detect_faces(item.image, min_face, min_confidence)
+            results.append(FaceDetections(name, faces[:1] if largest else faces, upscaled))
+        else:
+            results.append(FaceDetections(name, error=item.error))
+        if on_progress:
+            on_progress(index + 1, len(sources))
+    return results
+
+
+# --- verify -----------------------------------------------------------------------------------------------------
+
+
+def verifier_paths(encoder: FaceEncoder) -> list[Path]:
+    """Where the logistic verifier of ``encoder`` is kept: beside the model file, else in the cache."""
+    from visionkit.config import cache_dir
+
+    stem = Path(encoder.name).stem if encoder.path is None else encoder.path.name.rsplit(".", 1)[0]
+    paths = [encoder.path.with_name(f"{stem}.verifier.json")] if encoder.path is not None else []
+    return paths + [cache_dir() / "models" / f"{stem}.verifier.json"]
+
+
+def load_verifier(encoder: FaceEncoder) -> dict:
+    for path in verifier_paths(encoder):
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise UsageError(f"no logistic verifier for {encoder.name!r}; fit one with "
+                     "`visionkit faces calibrate PAIRS --method logistic`")
+
+
+def logistic_probability(verifier: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """P(same) = σ(w·|f(a) − f(b)| + b), the course's logistic-regression verifier."""
+    features = np.abs(np.atleast_2d(a) - np.atleast_2d(b))
+    logits = features @ np.asarray(verifier["coef"], dtype=np.float64) + float(verifier["intercept"])
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def _face_of(source: ImageSource, label: str, encoder: FaceEncoder, on_multiple: str, min_face: int,
+             min_confidence: float):
+    name = source_name(source, 0) if isinstance(source, (str, os.PathLike)) else f"<{label}>"
+    image = load_image(source)
+    faces, encodings, count = encode_image(image, encoder, False, min_face, min_confidence)
+    if not faces:
+        raise InputError(_no_face(name, min_face))
+    if count > 1 and on_multiple == "error":
+        raise InputError(f"{name}: {count} faces found; verify needs one face per image (crop it, or allow the "
+                         "largest face to be used)")
+    return name, faces[0], encodings[0], count
+
+
+def verify(a: ImageSource, b: ImageSource, model: "str | FaceEncoder" = DEFAULT_MODEL, threshold: float | None = None,
+           method: str = "distance", on_multiple: str = "largest", min_face: int = DEFAULT_MIN_FACE,
+           min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> FaceMatch:
+    """Are ``a`` and ``b`` the same person? Squared distance of the largest faces' encodings against τ.
+
+    ``threshold`` overrides the model's (it must lie in [0, 4]); ``method="logistic"`` decides with the fitted
+    logistic verifier instead (P ≥ 0.5). Raises InputError when an image has no face or cannot be read.
+    """
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if on_multiple not in ON_MULTIPLE:
+        raise UsageError(f"on_multiple must be one of {', '.join(ON_MULTIPLE)}, received {on_multiple!r}")
+    encoder = load_encoder(model)
+    tau, tau_source = resolve_threshold(encoder, threshold) if method == "distance" or threshold is not None \
+        else (encoder.threshold, encoder.threshold_source)
+    name_a, face_a, enc_a, count_a = _face_of(a, "a", encoder, on_multiple, min_face, min_confidence)
+    name_b, face_b, enc_b, count_b = _face_of(b, "b", encoder, on_multiple, min_face, min_confidence)
+    distance = float(np.sum((enc_a.astype(np.float64) - enc_b) ** 2))
+    probability = None
+    if method == "logistic":
+        probability = float(logistic_probability(load_verifier(encoder), enc_a, enc_b)[0])
+        same = probability >= 0.5
+    else:
+        same = distance <= tau
+    return FaceMatch(name_a, name_b, distance, tau, bool(same), tau_source or "", encoder.name, method, probability,
+                     face_a, face_b, count_a, count_b)
+
+
+# --- database: enrol / identify ---------------------------------------------------------------------------------
+
+
+def _open_db(db):
+    from visionkit.facedb import FaceDatabase
+
+    return db if isinstance(db, FaceDatabase) else FaceDatabase(db)
+
+
+def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, model: "str | FaceEncoder | None" = None,
+           on_multiple: str = "error", min_face: int = DEFAULT_MIN_FACE, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+           recursive: bool = False, on_progress: Callable[[int, int], None] | None = None) -> EnrolledIdentity:
+    """Add the face of each image to identity ``name`` in the database (one transaction for the lot).
+
+    Images with no face, or with several faces (unless ``on_multiple="largest"``), are skipped and listed.
+    ``model`` defaults to the database's model (or DEFAULT_MODEL for a new database).
+    """
+    if on_multiple not in ON_MULTIPLE:
+        raise UsageError(f"on_multiple must be one of {', '.join(ON_MULTIPLE)}, received {on_multiple!r}")
+    database = _open_db(db)
+    encoder = load_encoder(model or database.model or DEFAULT_MODEL)
+    sources = _sources(images, recursive)
+    vectors, used, skipped = [], [], []
+    for index, item in enumerate(iter_images(sources)):
+        label = source_name(sources[index], index)
+        if not item.ok:
+            skipped.append(item.error)
+        else:
+            faces, encodings, count = encode_image(item.image, encoder, False, min_face, min_confidence)
+            if not faces:
+                skipped.append(_no_face(label, min_face))
+            elif count > 1 and on_multiple == "error":
+                skipped.append(f"{label}: {count} faces found; enrolment needs one face per image")
+            else:
+                vectors.append(encodings[0])
+                used.append(label)
+        if on_progress:
+            on_progress(index + 1, len(sources))
+    if not vectors:
+        raise InputError(f"nothing enrolled for {name!r}: " + "; ".join(skipped[:3]))
+    total = database.enroll(name, np.stack(vectors), used, model=encoder.name)
+    return EnrolledIdentity(name, total, len(vectors), tuple(skipped))
+
+
+def identify(images: ImageSource | Sequence[ImageSource], db=None, model: "str | FaceEncoder | None" = None,
+             threshold: float | None = None, min_face: int = DEFAULT_MIN_FACE, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+             recursive: bool = False, on_progress: Callable[[int, int], None] | None = None) -> list[FaceIdentity]:
+    """Every face of every image → the nearest enrolled identity if within τ, else ``unknown`` (one result per face)."""
+    database = _open_db(db)
+    if database.count() == 0:
+        raise InputError(f"{database.path}: the face database is empty; enrol people first with `visionkit faces enroll`")
+    encoder = load_encoder(model or database.model)
+    database.check_model(encoder.name)
+    tau, _ = resolve_threshold(encoder, threshold)
+    sources = _sources(images, recursive)
+    results: list[FaceIdentity] = []
+    for index, item in enumerate(iter_images(sources)):
+        label = source_name(sources[index], index)
+        if not item.ok:
+            results.append(FaceIdentity(label, error=item.error))
+        else:
+            faces, encodings, _ = encode_image(item.image, encoder, True, min_face, min_confidence)
+            if not faces:
+                results.append(FaceIdentity(label, error=_no_face(label, min_face)))
+            for i, (face, match) in enumerate(zip(faces, database.search(encodings))):
+                known = match.distance <= tau
+                results.append(FaceIdentity(label, i, face, match.name if known else "unknown", match.distance, tau, match.name))
+        if on_progress:
+            on_progress(index + 1, len(sources))
+    return results
+
+
+__all__ = ["detect_faces", "align_face", "canonical_template", "similarity_transform", "load_encoder", "FaceEncoder",
+           "embed", "detect", "verify", "enroll", "identify", "DEFAULT_MODEL", "TEMPLATE_112"]
