@@ -24,6 +24,9 @@ _VERBS = {
     "enroll_face": "visionkit.tasks.faces:enroll",
     "identify_faces": "visionkit.tasks.faces:identify",
     "FaceDatabase": "visionkit.facedb:FaceDatabase",
+    "finetune": "visionkit.tasks.finetune:finetune",
+    "evaluate": "visionkit.tasks.evaluate:evaluate",
+    "export": "visionkit.tasks.export:export",
 }
 
 
