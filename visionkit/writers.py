@@ -57,7 +57,7 @@ def format_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> 
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return f"{value:.4g}"
     return "" if value is None else str(value)
 
 
