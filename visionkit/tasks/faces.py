@@ -173,13 +173,27 @@ def load_encoder(model: "str | os.PathLike | FaceEncoder" = DEFAULT_MODEL) -> Fa
     return _ENCODERS[key]
 
 
+def encoder_name(model: "str | os.PathLike | FaceEncoder") -> str:
+    """The name an encoder is known by (registry name, or the file's absolute path) without loading it."""
+    from visionkit.registry import get_spec
+
+    if isinstance(model, FaceEncoder):
+        return model.name
+    text = os.fspath(model)
+    if text.endswith(".keras") or os.sep in text or Path(text).exists():
+        return str(Path(text).resolve())
+    return get_spec(text).name
+
+
 def _load_encoder(name: str) -> FaceEncoder:
+    import visionkit.models.facenet  # noqa: F401  (registers Grayscale and PerImageStandardization for loading)
     from visionkit.config import pretrained_dir
     from visionkit.registry import get_spec
     from visionkit.weights import build, cached_file, load_model_file
 
     if name.endswith(".keras") or os.sep in name or Path(name).exists():
-        loaded, path = load_model_file(name), Path(name)
+        path = Path(name).resolve()
+        loaded = load_model_file(path)
     else:
         spec = get_spec(name)
         if spec.task != "face-encoder":
@@ -198,7 +212,7 @@ def _load_encoder(name: str) -> FaceEncoder:
     if threshold is None and loaded.spec.name in PUBLISHED_THRESHOLDS:
         threshold, source = PUBLISHED_THRESHOLDS[loaded.spec.name]
     size = tuple(int(s) for s in loaded.model.input_shape[1:3])
-    return FaceEncoder(loaded.model, loaded.spec.name, size, threshold, source if threshold is not None else "", path, extra)
+    return FaceEncoder(loaded.model, encoder_name(name), size, threshold, source if threshold is not None else "", path, extra)
 
 
 def resolve_threshold(encoder: FaceEncoder, threshold: float | None) -> tuple[float, str]:
@@ -257,7 +271,7 @@ def embed(images: ImageSource | Sequence[ImageSource], model: "str | FaceEncoder
         else:
             faces, encodings, _ = encode_image(item.image, encoder, all_faces, min_face, min_confidence)
             error = None if faces else _no_face(name, min_face)
-            results.append(FaceEncodings(name, faces, encodings, encoder.name, error))
+            results.append(FaceEncodings(name, faces, encodings if faces else None, encoder.name, error))
         if on_progress:
             on_progress(index + 1, len(sources))
     return results
@@ -334,8 +348,10 @@ def verify(a: ImageSource, b: ImageSource, model: "str | FaceEncoder" = DEFAULT_
     if on_multiple not in ON_MULTIPLE:
         raise UsageError(f"on_multiple must be one of {', '.join(ON_MULTIPLE)}, received {on_multiple!r}")
     encoder = load_encoder(model)
-    tau, tau_source = resolve_threshold(encoder, threshold) if method == "distance" or threshold is not None \
-        else (encoder.threshold, encoder.threshold_source)
+    if method == "distance" or threshold is not None:
+        tau, tau_source = resolve_threshold(encoder, threshold)
+    else:  # logistic: the threshold is only reported
+        tau, tau_source = encoder.threshold, encoder.threshold_source
     name_a, face_a, enc_a, count_a = _face_of(a, "a", encoder, on_multiple, min_face, min_confidence)
     name_b, face_b, enc_b, count_b = _face_of(b, "b", encoder, on_multiple, min_face, min_confidence)
     distance = float(np.sum((enc_a.astype(np.float64) - enc_b) ** 2))
@@ -369,6 +385,7 @@ def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, mode
     if on_multiple not in ON_MULTIPLE:
         raise UsageError(f"on_multiple must be one of {', '.join(ON_MULTIPLE)}, received {on_multiple!r}")
     database = _open_db(db)
+    database.check_model(encoder_name(model or database.model or DEFAULT_MODEL))
     encoder = load_encoder(model or database.model or DEFAULT_MODEL)
     sources = _sources(images, recursive)
     vectors, used, skipped = [], [], []
@@ -400,8 +417,8 @@ def identify(images: ImageSource | Sequence[ImageSource], db=None, model: "str |
     database = _open_db(db)
     if database.count() == 0:
         raise InputError(f"{database.path}: the face database is empty; enrol people first with `visionkit faces enroll`")
+    database.check_model(encoder_name(model or database.model))
     encoder = load_encoder(model or database.model)
-    database.check_model(encoder.name)
     tau, _ = resolve_threshold(encoder, threshold)
     sources = _sources(images, recursive)
     results: list[FaceIdentity] = []

@@ -1,0 +1,131 @@
+"""``visionkit verify`` and ``visionkit faces …`` through click's CliRunner (tiny encoder, AT&T faces)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.tasks.test_faces import att, tiny_encoder, two_faces  # noqa: F401  (fixtures)
+from visionkit.cli import cli
+from visionkit.io import save_image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["-q", *map(str, args)], catch_exceptions=False)
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys; from click.testing import CliRunner; from visionkit.cli import cli; "
+            "r1 = CliRunner().invoke(cli, ['faces', 'train', '--help']); r2 = CliRunner().invoke(cli, ['verify', '--help']); "
+            "print(r1.exit_code, r2.exit_code, 'tensorflow' in sys.modules, '--threshold' in r2.output, '--holdout' in r1.output)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
+    assert out == ["0", "0", "False", "True", "True"]
+
+
+def test_verify_same_and_different(att, tiny_encoder):  # noqa: F811
+    a = att / "s5" / "1.png"
+    result = run("verify", a, a, "--model", tiny_encoder, "--format", "json")
+    assert result.exit_code == 0, result.output
+    [match] = json.loads(result.stdout)
+    assert match["same"] is True and match["distance"] == pytest.approx(0, abs=1e-6) and match["threshold"] == 1.0
+    result = run("verify", a, att / "s6" / "1.png", "--model", tiny_encoder, "--threshold", "0", "--format", "json")
+    assert json.loads(result.stdout)[0]["same"] is False and json.loads(result.stdout)[0]["threshold_source"] == "given"
+
+
+def test_verify_bad_inputs_are_one_line_errors(att, tiny_encoder, tmp_path):  # noqa: F811
+    a = att / "s5" / "1.png"
+    result = run("verify", a, a, "--model", tiny_encoder, "--threshold", "4.2")
+    assert result.exit_code == 2 and result.stderr.strip().startswith("error:") and "[0, 4]" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    blank = tmp_path / "wall.png"
+    save_image(blank, np.full((120, 120, 3), 40, np.uint8))
+    result = run("verify", a, blank, "--model", tiny_encoder)
+    assert result.exit_code == 1 and "no face found" in result.stderr
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\x00" * 50)
+    result = run("verify", junk, a, "--model", tiny_encoder)
+    assert result.exit_code == 1 and "junk.jpg" in result.stderr and "Traceback" not in result.output
+
+
+def test_verify_several_faces_note_or_strict(att, tiny_encoder, tmp_path):  # noqa: F811
+    group = tmp_path / "group.png"
+    save_image(group, two_faces(att))
+    result = CliRunner().invoke(cli, ["verify", str(group), str(att / "s1" / "1.png"), "--model", tiny_encoder,
+                                      "--format", "json"])
+    assert result.exit_code == 0 and "2 faces found; used the largest" in result.stderr
+    assert json.loads(result.stdout)[0]["faces_in_a"] == 2
+    result = run("verify", group, att / "s1" / "1.png", "--model", tiny_encoder, "--strict")
+    assert result.exit_code == 1 and "2 faces found" in result.stderr
+
+
+def test_database_commands(att, tiny_encoder, tmp_path):  # noqa: F811
+    db = tmp_path / "people.db"
+    assert "no such face database" in run("faces", "list", "--db", db).stderr
+    result = run("faces", "identify", att / "s1" / "1.png", "--db", db, "--model", tiny_encoder)
+    assert result.exit_code == 1 and "empty" in result.stderr
+    result = run("faces", "enroll", "alice", att / "s1" / "1.png", att / "s1" / "2.png", "--db", db, "--model",
+                 tiny_encoder, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["encodings"] == 2
+    assert run("faces", "enroll", "bob", att / "s2" / "1.png", "--db", db, "--format", "json").exit_code == 0
+    listed = json.loads(run("faces", "list", "--db", db, "--format", "json").stdout)
+    assert [(r["name"], r["encodings"]) for r in listed] == [("alice", 2), ("bob", 1)]
+    result = run("faces", "identify", att / "s1" / "2.png", att / "s2" / "1.png", "--db", db, "--threshold", "0.001",
+                 "--format", "json")
+    found = json.loads(result.stdout)
+    assert [r["identity"] for r in found] == ["alice", "bob"] and found[0]["distance"] < 1e-5
+    assert "removed 'bob' (1 encodings)" in run("faces", "remove", "bob", "--db", db).stdout
+    result = run("faces", "remove", "bob", "--db", db)
+    assert result.exit_code == 1 and "no identity named 'bob'" in result.stderr
+
+
+def test_detect_reports_no_face_rows(att, tmp_path):  # noqa: F811
+    blank = tmp_path / "blank.png"
+    save_image(blank, np.full((100, 100, 3), 0, np.uint8))
+    crops = tmp_path / "crops"
+    result = run("faces", "detect", att / "s7" / "1.png", blank, "--format", "json", "--crops", crops, "--crop-size", 64)
+    assert result.exit_code == 0, result.output
+    face, nothing = json.loads(result.stdout)
+    assert len(face["faces"]) == 1 and len(face["faces"][0]["landmarks"]) == 5
+    assert nothing["faces"] == [] and nothing["note"] == "no face found"
+    assert [p.name for p in crops.iterdir()] == ["1_0_0.png"]
+
+
+def test_calibrate_folder_logistic_and_save_threshold(att, tiny_encoder, tmp_path):  # noqa: F811
+    import shutil
+
+    data = tmp_path / "people"
+    for person in ("s8", "s9", "s10"):
+        (data / person).mkdir(parents=True)
+        for number in (1, 2, 3):
+            shutil.copy(att / person / f"{number}.png", data / person / f"{number}.png")
+    model = tmp_path / "enc.keras"
+    shutil.copy(tiny_encoder, model)
+    shutil.copy(Path(tiny_encoder).with_suffix(".json"), model.with_suffix(".json"))
+    roc = tmp_path / "roc.png"
+    result = run("faces", "calibrate", data, "--model", model, "--roc", roc, "--method", "logistic",
+                 "--save-threshold", "eer", "--format", "json")
+    assert result.exit_code == 0, result.output
+    [summary] = json.loads(result.stdout)
+    assert summary["pairs"] == 36 and summary["positives"] == 9 and 0 <= summary["auc"] <= 1
+    assert 0 <= summary["threshold_eer"] <= 4 and roc.stat().st_size > 1000
+    assert Path(summary["logistic_path"]) == tmp_path / "enc.verifier.json"
+    assert json.loads(model.with_suffix(".json").read_text())["extra"]["threshold"] == pytest.approx(summary["threshold_eer"])
+    result = run("verify", data / "s8" / "1.png", data / "s8" / "2.png", "--model", model, "--method", "logistic",
+                 "--format", "json")
+    assert result.exit_code == 0 and 0 <= json.loads(result.stdout)[0]["probability"] <= 1
+
+
+def test_calibrate_pairs_csv_errors(tmp_path, tiny_encoder):  # noqa: F811
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("a,b\nx.png,y.png\n")
+    result = run("faces", "calibrate", pairs, "--model", tiny_encoder)
+    assert result.exit_code == 1 and "missing column(s) same" in result.stderr
