@@ -27,6 +27,9 @@ _VERBS = {
     "finetune": "visionkit.tasks.finetune:finetune",
     "evaluate": "visionkit.tasks.evaluate:evaluate",
     "export": "visionkit.tasks.export:export",
+    "summarize_model": "visionkit.models.summary:summarize",
+    "conv_cost": "visionkit.ops.cost:conv_cost",
+    "bottleneck_cost": "visionkit.ops.cost:bottleneck_cost",
 }
 
 

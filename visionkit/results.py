@@ -102,11 +102,13 @@ class ModelSummary:
         return {
             "model": self.model, "input_shape": self.input_shape, "params": self.params,
             "trainable_params": self.trainable_params, "non_trainable_params": self.non_trainable_params,
-            "macs": self.macs, "macs_complete": self.macs_complete, "layers": [layer.to_dict() for layer in self.layers],
+            "macs": self.macs, "macs_complete": self.macs_complete,
+            "layers": [layer.to_dict() for layer in self.layers],
         }
 
     def to_rows(self) -> list[dict]:
-        rows = [{"name": layer.name, "type": layer.type, "output_shape": format_shape(layer.output_shape), "params": layer.params,
+        rows = [{"name": layer.name, "type": layer.type, "output_shape": format_shape(layer.output_shape),
+                 "params": layer.params,
                  "macs": "?" if layer.macs is None else layer.macs} for layer in self.layers]
         rows.append({"name": "total", "type": "", "output_shape": "", "params": self.params,
                      "macs": self.macs if self.macs_complete else f"{self.macs}+?"})
@@ -131,7 +133,8 @@ class ConvCost:
         return asdict(self)
 
     def to_rows(self) -> list[dict]:
-        return [{"layer": self.label, "input": format_shape(self.input_shape), "filter": f"{self.filter_size}x{self.filter_size}",
+        return [{"layer": self.label, "input": format_shape(self.input_shape),
+                 "filter": f"{self.filter_size}x{self.filter_size}",
                  "stride": self.stride, "padding": self.padding, "output": format_shape(self.output_shape),
                  "params": self.params, "multiplies": self.multiplies}]
 

@@ -81,3 +81,10 @@ def import_(name, file):
     from visionkit.weights import import_file
 
     click.echo(f"{name}: {import_file(get_spec(name), file)}")
+
+
+# `models summary` and `models cost` (the classic-architecture zoo) live in cli/models_zoo.py.
+from visionkit.cli.models_zoo import cost, summary  # noqa: E402
+
+models.add_command(summary)
+models.add_command(cost)
