@@ -653,3 +653,107 @@ class DetectionTrainingRun:
 
 
 __all__ += ["Box", "Detections", "DetectionEvaluation", "DetectionTrainingRun"]
+
+
+@dataclass(frozen=True)
+class ClassArea:
+    """How much of an image one class covers."""
+
+    index: int
+    label: str
+    pixels: int
+    fraction: float
+
+
+@dataclass(frozen=True)
+class Masks:
+    """A semantic segmentation of one image: the class-id mask (original size), class areas, files written."""
+
+    source: str
+    mask: object = field(default=None, repr=False, compare=False)  # np.ndarray (H, W) uint8 class ids
+    class_names: tuple[str, ...] = ()
+    areas: tuple[ClassArea, ...] = ()
+    size: tuple[int, int] = (0, 0)  # (height, width)
+    model: str = ""
+    mask_path: str = ""
+    overlay_path: str = ""
+    json_path: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        data = {"source": self.source, "model": self.model, "height": self.size[0], "width": self.size[1],
+                "classes": {a.label: {"index": a.index, "pixels": a.pixels, "fraction": round(a.fraction, 6)}
+                            for a in self.areas},
+                "files": {k: v for k, v in (("mask", self.mask_path), ("overlay", self.overlay_path),
+                                            ("areas", self.json_path)) if v}}
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+    def to_rows(self) -> list[dict]:
+        """One row per class present (CSV and tables)."""
+        if not self.ok:
+            return [{"source": self.source, "label": "", "pixels": "", "fraction": "", "mask": "", "error": self.error}]
+        return [{"source": self.source, "label": a.label, "pixels": a.pixels, "fraction": round(a.fraction, 6),
+                 "mask": self.mask_path, "error": ""} for a in self.areas if a.pixels]
+
+
+@dataclass(frozen=True)
+class SegmentationReport:
+    """Scores of a segmentation model on a data set: pooled over all pixels, and averaged over images."""
+
+    model: str
+    data: str
+    images: int
+    class_names: tuple[str, ...]
+    pooled: dict  # visionkit.ops.seg_metrics.summarize(): mean_iou, pixel_accuracy, classes, confusion_matrix
+    per_image: dict  # visionkit.ops.seg_metrics.mean_of_image_scores()
+    subset: str = "all"
+
+    @property
+    def mean_iou(self) -> float | None:
+        return self.pooled.get("mean_iou")
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "data": self.data, "subset": self.subset, "images": self.images,
+                "class_names": list(self.class_names), "pooled": self.pooled, "per_image_mean": self.per_image}
+
+    def to_rows(self) -> list[dict]:
+        """One row per class (pooled IoU and Dice, per-image mean IoU), then the means."""
+        rows = []
+        for i, name in enumerate(self.class_names):
+            scores = self.pooled["classes"][name]
+            rows.append({"class": name, "iou": scores["iou"], "dice": scores["dice"],
+                         "image_mean_iou": self.per_image["class_iou"][i], "pixels": scores["pixels"]})
+        rows.append({"class": "(mean)", "iou": self.pooled["mean_iou"], "dice": self.pooled["mean_dice"],
+                     "image_mean_iou": self.per_image["mean_iou"], "pixels": ""})
+        rows.append({"class": "(pixel accuracy)", "iou": self.pooled["pixel_accuracy"], "dice": "",
+                     "image_mean_iou": self.per_image["pixel_accuracy"], "pixels": ""})
+        return rows
+
+
+@dataclass(frozen=True)
+class SegmentationRun:
+    """A finished segmentation training run: folder, saved model, held-out report."""
+
+    run_dir: str
+    model_path: str
+    report: SegmentationReport | None
+    epochs: int = 0
+    resumed_from: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"run_dir": self.run_dir, "model_path": self.model_path, "epochs": self.epochs,
+                "resumed_from": self.resumed_from, "seconds": round(self.seconds, 1),
+                "report": self.report.to_dict() if self.report else None}
+
+    def to_rows(self) -> list[dict]:
+        return self.report.to_rows() if self.report else []
+
+
+__all__ += ["ClassArea", "Masks", "SegmentationReport", "SegmentationRun"]
