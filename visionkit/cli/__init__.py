@@ -19,6 +19,7 @@ COMMANDS = {
     "stylize": "visionkit.cli.stylize:stylize",
     "faces": "visionkit.cli.faces:faces",
     "verify": "visionkit.cli.faces:verify",
+    "detect": "visionkit.cli.detect:detect",
     "finetune": "visionkit.cli.train:finetune", "evaluate": "visionkit.cli.train:evaluate", "export": "visionkit.cli.train:export",
 }
 

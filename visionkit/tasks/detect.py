@@ -1,0 +1,281 @@
+"""Object detection: load -> letterbox -> model -> decode -> NMS -> boxes in original pixels; evaluation; anchors.
+
+Defaults are defined here once (the CLI reads them). Training lives in :mod:`visionkit.tasks.detect_train`,
+video in :mod:`visionkit.tasks.detect_video`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from visionkit.errors import ModelError, UsageError
+from visionkit.io import ImageSource, expand_sources, iter_images, source_name
+from visionkit.results import Box, DetectionEvaluation, Detections
+
+DEFAULT_MODEL = "yolo_raccoon"
+DEFAULT_CONF = 0.25
+DEFAULT_IOU = 0.45
+DEFAULT_MAX_DET = 300
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_ANCHORS = 5
+#: Evaluation keeps low-scoring boxes so the precision-recall curve reaches high recall.
+EVAL_CONF = 0.001
+
+
+@dataclass
+class Detector:
+    """A loaded detector: the Keras model and what is needed to read its output."""
+
+    model: object
+    name: str
+    class_names: list[str]
+    anchors: np.ndarray
+    input_size: tuple[int, int]
+    extra: dict = field(default_factory=dict)
+    _predict: Callable | None = None
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """The raw head output for a batch of letterboxed pixels (N, H, W, 3)."""
+        if self._predict is None:
+            import tensorflow as tf
+
+            model = self.model
+
+            @tf.function(reduce_retracing=True)
+            def predict(x):
+                return model(x, training=False)
+
+            self._predict = lambda x: np.asarray(predict(tf.convert_to_tensor(x, tf.float32)))
+        return self._predict(batch)
+
+    def class_ids(self, classes: Sequence[int | str] | None) -> list[int] | None:
+        """Class filter given as indices or names -> indices (UsageError for unknown ones)."""
+        if classes is None:
+            return None
+        ids = []
+        lookup = {name.lower(): i for i, name in enumerate(self.class_names)}
+        for item in classes:
+            text = str(item).strip()
+            if text.isdigit() and int(text) < len(self.class_names):
+                ids.append(int(text))
+            elif text.lower() in lookup:
+                ids.append(lookup[text.lower()])
+            else:
+                raise UsageError(f"unknown class {item!r} for {self.name}; it knows {len(self.class_names)} classes "
+                                 f"(0-{len(self.class_names) - 1}): {', '.join(self.class_names[:12])}")
+        return ids
+
+    def postprocess(self, raw: np.ndarray, geometry, conf: float, iou: float, max_det: int,
+                    classes: list[int] | None = None, agnostic: bool = False):
+        """One image's raw output -> (boxes (n, 4) original pixels, scores, class ids), best first."""
+        from visionkit.ops.nms import non_max_suppression
+        from visionkit.ops.yolo_decode import detections
+
+        boxes, scores, class_ids = detections(raw, self.anchors)
+        height, width = self.input_size
+        pixels = boxes * np.array([width, height, width, height], dtype=np.float64)
+        keep = non_max_suppression(pixels, scores, class_ids, conf, iou, max_det, classes, agnostic)
+        original = geometry.to_original(pixels[keep])
+        sizable = (original[:, 2] > original[:, 0]) & (original[:, 3] > original[:, 1])  # not all in the padding
+        keep = keep[sizable]
+        return original[sizable], scores[keep], class_ids[keep]
+
+    def to_result(self, source: str, geometry, arrays, frame: int | None = None) -> Detections:
+        boxes, scores, class_ids = arrays
+        found = tuple(Box(*map(float, box), float(score), int(c), self.label(int(c)))
+                      for box, score, c in zip(boxes, scores, class_ids))
+        return Detections(source, found, geometry.width, geometry.height, self.name, frame=frame)
+
+    def label(self, class_id: int) -> str:
+        return self.class_names[class_id] if class_id < len(self.class_names) else str(class_id)
+
+
+def load_detector(model: str | os.PathLike) -> Detector:
+    """A registry detector name (``visionkit models list --task detect``) or a ``.keras`` file from ``detect train``."""
+    from visionkit.weights import load_model
+
+    loaded = load_model(model)
+    if loaded.spec.task != "detect":
+        raise ModelError(f"{model}: is a {loaded.spec.task!r} model, not a detector; pick one from "
+                         f"`visionkit models list --task detect` or a .keras file from `visionkit detect train`")
+    anchors = loaded.extra.get("anchors") or loaded.spec.options.get("anchors")
+    if not anchors:
+        raise ModelError(f"{model}: no anchors recorded with the model (its .json sidecar is missing?)")
+    shape = loaded.model.output_shape
+    names = list(loaded.class_names)
+    if len(names) != shape[-1] - 5:
+        names = [str(i) for i in range(shape[-1] - 5)]
+    size = tuple(int(s) for s in loaded.model.input_shape[1:3])
+    return Detector(loaded.model, loaded.spec.name, names, np.asarray(anchors, dtype=np.float64), size, loaded.extra)
+
+
+def _normalise_inputs(images, recursive: bool) -> list:
+    if isinstance(images, (str, os.PathLike, bytes, bytearray)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3)):
+        images = [images]
+    images = list(images)
+    if images and all(isinstance(i, (str, os.PathLike)) for i in images):
+        return expand_sources(images, recursive=recursive)
+    return images
+
+
+def check_thresholds(conf: float, iou: float, max_det: int) -> None:
+    if not 0.0 <= conf <= 1.0:
+        raise UsageError(f"conf must be in [0, 1], received {conf}")
+    if not 0.0 <= iou <= 1.0:
+        raise UsageError(f"iou must be in [0, 1], received {iou}")
+    if max_det < 1:
+        raise UsageError(f"max_det must be at least 1, received {max_det}")
+
+
+def detect(
+    images: ImageSource | Sequence[ImageSource],
+    model: str | os.PathLike | Detector = DEFAULT_MODEL,
+    conf: float = DEFAULT_CONF,
+    iou: float = DEFAULT_IOU,
+    classes: Sequence[int | str] | None = None,
+    max_det: int = DEFAULT_MAX_DET,
+    agnostic: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    recursive: bool = False,
+    save: str | os.PathLike | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[Detections]:
+    """Detect objects in images (paths, folders, globs, ``.txt`` lists, arrays or bytes); one result per image.
+
+    Boxes come back in pixels of the original image, best first. ``conf``: minimum score (objectness x class
+    probability); ``iou``: NMS threshold; ``classes``: keep only these (indices or names); ``agnostic``: NMS across
+    classes; ``save``: a folder for annotated copies (boxes, class names, scores drawn). An unreadable input gives
+    a result with ``error`` set and the batch goes on.
+    """
+    from visionkit.ops.boxes import letterbox
+
+    check_thresholds(conf, iou, max_det)
+    if batch_size < 1:
+        raise UsageError(f"batch_size must be at least 1, received {batch_size}")
+    detector = model if isinstance(model, Detector) else load_detector(model)
+    wanted = detector.class_ids(classes)
+    sources = _normalise_inputs(images, recursive)
+    results: list[Detections | None] = [None] * len(sources)
+    pending: list[tuple[int, np.ndarray, object, np.ndarray | None]] = []
+    saved: set = set()
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        batch = np.stack([canvas for _, canvas, _, _ in pending]).astype(np.float32)
+        if len(batch) < batch_size and len(sources) > batch_size:  # keep one traced shape
+            batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), np.float32)])
+        raw = detector.raw(batch)
+        for (index, _, geometry, original), output in zip(pending, raw):
+            arrays = detector.postprocess(output, geometry, conf, iou, max_det, wanted, agnostic)
+            results[index] = detector.to_result(source_name(sources[index], index), geometry, arrays)
+            if save is not None:
+                _save_annotated(original, results[index], Path(save), index, saved)
+        done += len(pending)
+        pending.clear()
+        if on_progress:
+            on_progress(done, len(sources))
+
+    def transform(image):
+        return (*letterbox(image, detector.input_size), image if save is not None else None)
+
+    for index, item in enumerate(iter_images(sources, workers=workers or 2, transform=transform)):
+        if not item.ok:
+            results[index] = Detections(source_name(sources[index], index), model=detector.name, error=item.error)
+            done += 1
+            continue
+        canvas, geometry, original = item.image
+        pending.append((index, canvas, geometry, original))
+        if len(pending) == batch_size:
+            flush()
+    if pending:
+        flush()
+    if on_progress:
+        on_progress(len(sources), len(sources))
+    return [r for r in results if r is not None]
+
+
+def _save_annotated(image: np.ndarray, result: Detections, folder: Path, index: int, taken: set) -> None:
+    from visionkit.io import save_image
+    from visionkit.tasks.detect_output import annotate, unique_path
+
+    name = Path(result.source).name if not result.source.startswith("<") else f"image_{index}.jpg"
+    if Path(name).suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
+        name = Path(name).stem + ".jpg"
+    save_image(unique_path(folder, name, taken), annotate(image, result))
+
+
+def evaluate(
+    model: str | os.PathLike | Detector,
+    data,
+    iou: float = DEFAULT_IOU,
+    conf: float = EVAL_CONF,
+    max_det: int = DEFAULT_MAX_DET,
+    pr_curve: str | os.PathLike | None = None,
+    format: str = "auto",
+    on_error: str = "raise",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> DetectionEvaluation:
+    """AP per class at IoU 0.5, mAP@0.5 and mAP@0.5:0.95 of ``model`` on labelled ``data`` (a path or DetectionData).
+
+    Class names are matched by name between the model and the data set. ``pr_curve``: write the
+    precision-recall curves at IoU 0.5 as a PNG there. See :mod:`visionkit.ops.detection_metrics`.
+    """
+    from visionkit.data.detection import DetectionData, load_detection_data
+    from visionkit.ops.detection_metrics import evaluate_detections
+
+    detector = model if isinstance(model, Detector) else load_detector(model)
+    dataset = data if isinstance(data, DetectionData) else load_detection_data(data, format, detector.class_names, on_error)
+    to_model = _class_mapping(dataset.class_names, detector.class_names)
+    results = detect([a.image for a in dataset.items], detector, conf=conf, iou=iou, max_det=max_det,
+                     on_progress=on_progress)
+    predictions, truths, notes = [], [], []
+    for annotation, result in zip(dataset.items, results):
+        if not result.ok:
+            notes.append(f"skipped {result.error}")
+            continue
+        predictions.append(result.arrays())
+        truths.append((annotation.boxes, to_model[annotation.classes] if len(annotation.classes) else annotation.classes))
+    metrics = evaluate_detections(predictions, truths, len(detector.class_names))
+    names = detector.class_names
+    curve_path = ""
+    if pr_curve:
+        from visionkit.viz import plot_pr
+
+        shown = sorted(metrics.curves, key=lambda c: -metrics.positives[c])[:10]
+        plot_pr({names[c]: (*metrics.curves[c], float(metrics.ap_at(0.5)[c])) for c in shown}, pr_curve)
+        curve_path = str(pr_curve)
+    as_tuple = lambda values: tuple(None if np.isnan(v) else float(v) for v in values)  # noqa: E731
+    ap50_95 = np.nanmean(metrics.ap, axis=1) if np.isfinite(metrics.ap).any() else np.full(len(names), np.nan)
+    return DetectionEvaluation(
+        detector.name, str(dataset.root), len(predictions), tuple(names), tuple(int(p) for p in metrics.positives),
+        as_tuple(metrics.ap_at(0.5)), as_tuple(ap50_95), metrics.map50, metrics.map50_95, conf, iou,
+        curve_path, tuple(notes + list(dataset.warnings)))
+
+
+def _class_mapping(data_names: Sequence[str], model_names: Sequence[str]) -> np.ndarray:
+    """Data-set class index -> model class index, by name; a UsageError names classes the model lacks."""
+    lookup = {name.lower(): i for i, name in enumerate(model_names)}
+    missing = [n for n in data_names if n.lower() not in lookup]
+    if missing:
+        raise UsageError(f"the data set has classes the model does not know: {', '.join(missing[:10])} "
+                         f"(model classes: {', '.join(list(model_names)[:10])})")
+    return np.array([lookup[n.lower()] for n in data_names], dtype=np.int64)
+
+
+def anchors(data, k: int = DEFAULT_ANCHORS, seed: int = 0, format: str = "auto", on_error: str = "raise") -> dict:
+    """k-means anchors (1 - IoU distance) for a data set's boxes, and the mean IoU of each box to its best anchor."""
+    from visionkit.data.detection import DetectionData, load_detection_data
+    from visionkit.ops.anchors import kmeans_anchors, mean_best_iou
+
+    dataset = data if isinstance(data, DetectionData) else load_detection_data(data, format, on_error=on_error)
+    shapes = dataset.box_shapes()
+    found = kmeans_anchors(shapes, k, seed=seed)
+    return {"anchors": [[round(float(w), 5), round(float(h), 5)] for w, h in found], "k": k,
+            "mean_iou": round(mean_best_iou(shapes, found), 4), "boxes": int(len(shapes)), "data": dataset.root}

@@ -1,0 +1,230 @@
+"""``visionkit detect train``: split, anchors, letterbox, frozen-backbone phase, fine-tune phase, save, evaluate.
+
+Phase one trains only the head on a frozen pretrained backbone (a high learning rate is safe there); phase two
+unfreezes the backbone (BatchNormalization kept frozen: detection batches are small) at a lower, cosine-decayed
+rate. Each phase checkpoints every epoch (``visionkit.training``: ``BackupAndRestore``, ``history.csv``,
+``curves.png``); ``resume=True`` continues a killed run from its last epoch. The run folder ends with
+``model.keras`` (+ ``model.json``: classes, anchors, input size), ``metrics.json`` and ``pr_curve.png`` from the
+held-out split.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from visionkit.errors import UsageError
+from visionkit.results import DetectionTrainingRun
+from visionkit.tasks.detect import DEFAULT_ANCHORS, DEFAULT_IOU, Detector, evaluate
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "efficientnet_lite0"
+DEFAULT_INPUT_SIZE = 320
+DEFAULT_FROZEN_EPOCHS = 10
+DEFAULT_EPOCHS = 40  # in all, frozen phase included
+DEFAULT_BATCH_SIZE = 16
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_FINETUNE_LR = 2e-4
+DEFAULT_VAL_FRACTION = 0.2
+DEFAULT_OUTPUT = "runs/detect"
+DEFAULT_HEAD_FILTERS = 128  # = visionkit.models.yolo.HEAD_FILTERS (not imported: keeps `--help` free of Keras)
+DEFAULT_IGNORE_IOU = 0.6
+STATE_FILE = "state.json"
+PHASE1_WEIGHTS = "phase1.weights.h5"
+
+
+@dataclass(frozen=True)
+class DetectTrainOptions:
+    """Everything that defines a run (saved as ``config.json``; ``--resume`` reads it back)."""
+
+    data: str
+    val: str | None = None  # a separate labelled set; else a seeded split of ``data``
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    format: str = "auto"
+    base: str = DEFAULT_BASE
+    input_size: int = DEFAULT_INPUT_SIZE
+    anchors: int | list = DEFAULT_ANCHORS  # k for k-means, or explicit [[w, h], ...] fractions of the input
+    frozen_epochs: int = DEFAULT_FROZEN_EPOCHS
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    finetune_lr: float = DEFAULT_FINETUNE_LR
+    head_filters: int = DEFAULT_HEAD_FILTERS
+    ignore_iou: float = DEFAULT_IGNORE_IOU
+    augment: bool = True
+    seed: int = 0
+    on_error: str = "raise"
+    classes_file: str | None = None
+    notes: list = field(default_factory=list)
+
+    def check(self) -> None:
+        from visionkit.models.yolo import check_input_size
+
+        check_input_size((self.input_size, self.input_size))
+        if self.epochs < 1 or not 0 <= self.frozen_epochs <= self.epochs:
+            raise UsageError(f"need epochs >= 1 and 0 <= frozen epochs <= epochs, received {self.frozen_epochs} "
+                             f"frozen of {self.epochs}")
+        if self.batch_size < 1 or self.learning_rate <= 0 or self.finetune_lr <= 0:
+            raise UsageError("batch size and learning rates must be positive")
+
+
+def _note(quiet: bool, text: str) -> None:
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _split(options: DetectTrainOptions):
+    from visionkit.data.detection import load_detection_data
+
+    data = load_detection_data(options.data, options.format, on_error=options.on_error)
+    if options.val:
+        val = load_detection_data(options.val, options.format, data.class_names, options.on_error)
+        if val.class_names != data.class_names:
+            raise UsageError(f"validation classes {val.class_names[:5]} differ from training classes {data.class_names[:5]}")
+        return data, val
+    if len(data) < 5:
+        raise UsageError(f"{options.data}: only {len(data)} images; a detector needs more (or give --val)")
+    return data.split(options.val_fraction, options.seed)
+
+
+def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, resume: bool = False,
+          quiet: bool = False, on_progress: Callable[[int, int], None] | None = None, **settings) -> DetectionTrainingRun:
+    """Train a detector on ``data`` (YOLO txt, VOC XML or COCO JSON). ``settings``: fields of DetectTrainOptions."""
+    import json
+
+    import numpy as np
+
+    from visionkit.training import prepare_run_dir, write_json_atomic
+
+    run_dir = prepare_run_dir(output, resume=resume)
+    config_path = run_dir / "config.json"
+    if resume:
+        saved = json.loads(config_path.read_text())
+        if Path(saved["data"]).resolve() != Path(data).resolve():
+            raise UsageError(f"{run_dir} was trained on {saved['data']}, not {data}; resume with the same data")
+        options = DetectTrainOptions(**saved)
+    else:
+        unknown = set(settings) - set(DetectTrainOptions.__dataclass_fields__)
+        if unknown:
+            raise UsageError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        options = DetectTrainOptions(data=str(data), **{k: v for k, v in settings.items() if v is not None})
+    options.check()
+    started = time.monotonic()
+    train_set, val_set = _split(options)
+    _note(quiet, f"train: {train_set.summary()}; held out: {val_set.summary()}")
+    for warning in train_set.warnings[:5]:
+        _note(quiet, f"note: skipped {warning}")
+    anchors, anchor_iou = _anchors(options, train_set)
+    if not resume:
+        options = DetectTrainOptions(**{**asdict(options), "anchors": anchors})
+        write_json_atomic(config_path, asdict(options))
+        write_json_atomic(run_dir / "split.json", {"train": [a.image for a in train_set.items],
+                                                   "val": [a.image for a in val_set.items]})
+    _note(quiet, f"anchors (w, h as fractions of the input): {anchors}; mean IoU of boxes to their best anchor "
+                 f"{anchor_iou:.3f}")
+    model, epochs_done, resumed_from = _fit(options, train_set, val_set, anchors, run_dir, resume, quiet, on_progress)
+    model_path = run_dir / "model.keras"
+    _save(model, model_path, options, train_set.class_names, anchors, anchor_iou)
+    detector = Detector(model, str(model_path), list(train_set.class_names), np.asarray(anchors),
+                        (options.input_size, options.input_size))
+    evaluation = evaluate(detector, val_set, iou=DEFAULT_IOU, pr_curve=run_dir / "pr_curve.png")
+    write_json_atomic(run_dir / "metrics.json", evaluation.to_dict())
+    _note(quiet, f"held-out mAP@0.5 {evaluation.map50:.4f}, mAP@0.5:0.95 {evaluation.map50_95:.4f} "
+                 f"({evaluation.images} images)")
+    seconds = time.monotonic() - started
+    return DetectionTrainingRun(str(run_dir), str(model_path), tuple(tuple(a) for a in anchors), anchor_iou,
+                                epochs_done, seconds, evaluation, resumed_from, tuple(options.notes))
+
+
+def _anchors(options: DetectTrainOptions, train_set) -> tuple[list, float]:
+    import numpy as np
+
+    from visionkit.ops.anchors import kmeans_anchors, mean_best_iou
+
+    shapes = train_set.box_shapes()
+    if isinstance(options.anchors, int):
+        found = kmeans_anchors(shapes, options.anchors, seed=options.seed)
+    else:
+        found = np.asarray(options.anchors, dtype=np.float64).reshape(-1, 2)
+    return [[round(float(w), 5), round(float(h), 5)] for w, h in found], mean_best_iou(shapes, found)
+
+
+def _fit(options, train_set, val_set, anchors, run_dir: Path, resume: bool, quiet: bool, on_progress):
+    import json
+
+    from visionkit.data.detection_pipeline import letterbox_data, make_dataset
+    from visionkit.models.yolo import set_backbone_trainable, yolo_v2
+    from visionkit.ops.yolo_loss import YoloLoss
+    from visionkit.training import (fit, make_optimizer, make_schedule, resume_epoch, seed_everything,
+                                    training_callbacks, write_json_atomic)
+
+    seed_everything(options.seed)
+    size = (options.input_size, options.input_size)
+    _note(quiet, f"decoding and letterboxing {len(train_set) + len(val_set)} images to {size[0]}x{size[1]}")
+    train_images = letterbox_data(train_set, size, on_progress=on_progress)
+    val_images = letterbox_data(val_set, size)
+    max_boxes = max([len(b) for b in train_images.boxes + val_images.boxes] + [1])
+    train_data = make_dataset(train_images, options.batch_size, augment=options.augment, shuffle=True,
+                              seed=options.seed, max_boxes=max_boxes)
+    val_data = make_dataset(val_images, options.batch_size, max_boxes=max_boxes)
+    steps = max(1, -(-len(train_images) // options.batch_size))
+    model = yolo_v2(len(train_set.class_names), anchors, (*size, 3), options.base, head_filters=options.head_filters)
+    loss = YoloLoss(anchors, ignore_iou=options.ignore_iou)
+    state_path = run_dir / STATE_FILE
+    state = json.loads(state_path.read_text()) if resume and state_path.is_file() else {}
+    resumed_from = None
+    lines = not quiet
+    if options.frozen_epochs and state.get("phase1") != "done":
+        if resume:
+            resumed_from = resume_epoch(run_dir, "backup-frozen")
+        _note(quiet, f"phase one: backbone {options.base} frozen, head learning rate {options.learning_rate}")
+        set_backbone_trainable(model, False)
+        model.compile(make_optimizer("adam", options.learning_rate), loss=loss)
+        callbacks = training_callbacks(run_dir, phase="frozen", backup="backup-frozen", epoch_lines=lines)
+        fit(model, train_data, options.frozen_epochs, callbacks, validation_data=val_data)
+        model.save_weights(run_dir / PHASE1_WEIGHTS)
+        state = {"phase1": "done"}
+        write_json_atomic(state_path, state)
+    elif state.get("phase1") == "done":
+        model.load_weights(run_dir / PHASE1_WEIGHTS)
+    if options.epochs > options.frozen_epochs:
+        if resume and resumed_from is None:
+            resumed_from = resume_epoch(run_dir, "backup-finetune") or None
+        phase_epochs = options.epochs - options.frozen_epochs
+        _note(quiet, f"phase two: backbone unfrozen (BatchNorm frozen), learning rate {options.finetune_lr} cosine")
+        set_backbone_trainable(model, True)
+        schedule = make_schedule("cosine", options.finetune_lr, steps, phase_epochs, min_lr_fraction=0.05)
+        model.compile(make_optimizer("adam", schedule), loss=loss)
+        callbacks = training_callbacks(run_dir, phase="fine-tune", backup="backup-finetune", epoch_lines=lines,
+                                       initial_epoch=options.frozen_epochs)
+        fit(model, train_data, options.epochs, callbacks, validation_data=val_data, initial_epoch=options.frozen_epochs)
+        write_json_atomic(state_path, {**state, "phase2": "done"})
+    return model, options.epochs, resumed_from
+
+
+def _save(model, path: Path, options, class_names: Sequence[str], anchors, anchor_iou: float) -> None:
+    from visionkit.registry import ModelSpec
+    from visionkit.weights import save_model
+
+    spec = ModelSpec(name=path.stem, task="detect", builder="visionkit.models.yolo:yolo_v2",
+                     description=f"YOLOv2-style detector on {options.base}, trained on {options.data}",
+                     input_size=(options.input_size, options.input_size),
+                     options={"num_classes": len(class_names), "anchors": anchors, "head_filters": options.head_filters,
+                              "backbone": options.base, "input_shape": [options.input_size, options.input_size, 3]})
+    save_model(_without_optimizer(model), path, spec, list(class_names),
+               {"anchors": anchors, "anchor_iou": round(anchor_iou, 4), "train_options": asdict(options)})
+
+
+def _without_optimizer(model):
+    """A clone holding only the weights (a compiled model would also save Adam's two moments per weight)."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    return clean
