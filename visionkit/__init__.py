@@ -11,6 +11,9 @@ __version__ = "0.1.0"
 
 #: public name -> "module:attribute"; each task module adds its verbs here.
 _VERBS = {
+    "segment": "visionkit.tasks.segment:segment",
+    "evaluate_segmenter": "visionkit.tasks.segment:evaluate",
+    "train_segmenter": "visionkit.tasks.segment_train:train",
     "classify": "visionkit.tasks.classify:classify",
     "load_image": "visionkit.io:load_image",
     "load_model": "visionkit.weights:load_model",

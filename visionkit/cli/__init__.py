@@ -14,6 +14,7 @@ from visionkit.errors import VisionkitError
 
 #: command name -> "module:attribute" of a click command; imported only when the command runs.
 COMMANDS = {
+    "segment": "visionkit.cli.segment:segment",
     "classify": "visionkit.cli.classify:classify",
     "models": "visionkit.cli.models:models",
     "stylize": "visionkit.cli.stylize:stylize",
