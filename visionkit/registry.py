@@ -122,6 +122,8 @@ def _load_registry() -> dict[str, ModelSpec]:
         with path.open("rb") as handle:
             data = tomllib.load(handle)
         for name, table in data.items():
+            if name in specs:
+                raise ModelError(f"{path}: model {name!r} is already defined in another registry file")
             specs[name] = _spec_from_table(name, table)
     return specs
 

@@ -241,6 +241,8 @@ def build(spec: ModelSpec, weights: str | None = "default", **overrides):
     if spec.builder.startswith("keras.applications:"):
         keywords.setdefault("weights", None)
         keywords.setdefault("input_shape", (*spec.input_size, 3))
+        if "num_classes" in keywords:  # Keras Applications call it `classes`
+            keywords["classes"] = keywords.pop("num_classes")
     model = builder(**keywords)
     if weights is not None and spec.weights.source != "none":
         model.load_weights(str(fetch(spec)))
