@@ -208,8 +208,17 @@ def save_keras_atomic(model, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def conversion_fingerprint(spec: ModelSpec) -> str:
+    """A short digest of everything a conversion depends on, so a changed spec never reuses a stale file."""
+    from visionkit import __version__
+
+    parts = [__version__, spec.builder, spec.weights.hash, spec.weights.converter, spec.mean, spec.std,
+             spec.channel_order, spec.input_size, sorted(spec.options.items())]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:12]
+
+
 def _converted_path(spec: ModelSpec) -> Path:
-    return cache_dir() / "models" / f"{spec.name}.keras"
+    return cache_dir() / "models" / f"{spec.name}-{conversion_fingerprint(spec)}.keras"
 
 
 def _load_converted(spec: ModelSpec):

