@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import re
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -38,6 +39,8 @@ HISTORY_FILE = "history.csv"
 CURVES_FILE = "curves.png"
 BACKUP_DIR = "backup"
 CONFIG_FILE = "config.json"
+NOT_PLOTTED = ("epoch", "phase", "lr", "seconds")
+PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often during training, and always at the end
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,7 @@ def _make_history_callback():
             self.plot = plot
             self.title = title
             self.rows: list[dict] = []
+            self.plotted = time.monotonic()
 
         def on_train_begin(self, logs=None):
             start = int(getattr(self.model, "_initial_epoch", None) or self.initial_epoch)
@@ -323,6 +327,7 @@ def _make_history_callback():
         def on_epoch_begin(self, epoch, logs=None):
             optimizer = getattr(self.model, "optimizer", None)
             self.rate = current_learning_rate(optimizer) if optimizer is not None else None
+            self.started = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
             row = {"epoch": int(epoch)}
@@ -331,15 +336,24 @@ def _make_history_callback():
             row.update({k: float(v) for k, v in (logs or {}).items() if k not in ("learning_rate", "lr")})
             if self.rate is not None:
                 row["lr"] = self.rate  # the rate used during this epoch
+            row["seconds"] = round(time.monotonic() - self.started, 3)  # wall time of the epoch, validation included
             self.rows = [r for r in self.rows if r["epoch"] != epoch] + [row]
             _write_history(self.path, self.rows)
-            if self.plot:
-                from visionkit.viz import plot_curves
+            if self.plot and time.monotonic() - self.plotted > PLOT_EVERY_S:
+                self._plot()
 
-                columns = history_columns(self.rows)
-                numeric = {k: v for k, v in columns.items() if k not in ("epoch", "phase", "lr")}
-                if numeric:
-                    plot_curves(numeric, self.curves, title=self.title)
+        def on_train_end(self, logs=None):
+            if self.plot and self.rows:
+                self._plot()
+
+        def _plot(self):
+            from visionkit.viz import plot_curves
+
+            columns = history_columns(self.rows)
+            numeric = {k: v for k, v in columns.items() if k not in NOT_PLOTTED}
+            if numeric:
+                plot_curves(numeric, self.curves, title=self.title)
+            self.plotted = time.monotonic()
 
     return HistoryFile
 

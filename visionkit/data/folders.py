@@ -145,6 +145,7 @@ class Splits:
     test: LabelledFiles
     train_dev: LabelledFiles
     given: bool = False  # True when the folders fixed the splits
+    ignored: tuple[str, ...] = ()  # files in the class folders that are not images
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -172,7 +173,8 @@ def make_splits(root: str | os.PathLike, dev_fraction: float = 0.15, test_fracti
         test = scan_class_folders(given["test"], train.class_names) if "test" in given else train.subset([])
         pool = train
         train_part, train_dev_part = stratified_split(train.labels, [train_dev_fraction], seed)
-        return Splits(pool.subset(train_part), dev, test, pool.subset(train_dev_part), given=True)
+        return Splits(pool.subset(train_part), dev, test, pool.subset(train_dev_part), given=True,
+                      ignored=train.ignored + dev.ignored + test.ignored)
     pool = scan_class_folders(root)
     if dev_fraction + test_fraction >= 0.9:
         raise UsageError(f"dev {dev_fraction} + test {test_fraction} leave too little to train on")
@@ -180,7 +182,7 @@ def make_splits(root: str | os.PathLike, dev_fraction: float = 0.15, test_fracti
     rest_pool = pool.subset(rest)
     train_part, train_dev_part = stratified_split(rest_pool.labels, [train_dev_fraction], seed + 1)
     return Splits(rest_pool.subset(train_part), pool.subset(dev_part), pool.subset(test_part),
-                  rest_pool.subset(train_dev_part), given=False)
+                  rest_pool.subset(train_dev_part), given=False, ignored=pool.ignored)
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:

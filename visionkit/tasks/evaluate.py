@@ -9,6 +9,7 @@ of training on its own splits. Files written: ``report.json``, ``report.md``, ``
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,6 +26,19 @@ CONFUSION_PNG = "confusion.png"
 MISCLASSIFIED_CSV = "misclassified.csv"
 
 
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _compiled(model):
+    """One traced inference function per model (padded batches keep it to one trace)."""
+    import tensorflow as tf
+
+    run = _COMPILED.get(model)
+    if run is None:
+        run = _COMPILED[model] = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    return run
+
+
 def predict_batches(model, pixels: np.ndarray, input_size: Sequence[int], batch_size: int = DEFAULT_BATCH_SIZE,
                     on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Model outputs for the centre ``input_size`` crops of square uint8 ``pixels`` (N, S, S, 3), batch by batch."""
@@ -33,17 +47,13 @@ def predict_batches(model, pixels: np.ndarray, input_size: Sequence[int], batch_
     from visionkit.data.augment import centre_crop_batch
 
     height, width = input_size
-
-    @tf.function(reduce_retracing=True)
-    def run(batch):
-        return model(batch, training=False)
-
+    run = _compiled(model)
     outputs = []
     total = len(pixels)
     for start in range(0, total, batch_size):
         batch = centre_crop_batch(np.asarray(pixels[start:start + batch_size]), height, width).astype(np.float32)
         count = len(batch)
-        if count < batch_size and total > batch_size:  # pad the last batch: one traced graph
+        if count < batch_size:  # pad the last batch: one traced graph for every call
             batch = np.concatenate([batch, np.zeros((batch_size - count, *batch.shape[1:]), np.float32)])
         outputs.append(np.asarray(run(tf.convert_to_tensor(batch)), dtype=np.float32)[:count])
         if on_progress:

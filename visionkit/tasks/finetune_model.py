@@ -111,8 +111,24 @@ def transfer_model(backbone, head, input_shape: tuple[int, int, int], name: str 
     return model, keras.Model(inputs, features, name="features")
 
 
+def _is_batch_norm(layer) -> bool:
+    return "BatchNormalization" in layer.__class__.__name__
+
+
+def _keep_batch_norm_frozen(backbone) -> None:
+    """Batch-norm layers stay non-trainable, which Keras runs in inference mode (ImageNet statistics kept).
+
+    Needed besides ``backbone(x, training=False)``: Keras 3.15 does not honour a ``training=False`` recorded on a
+    nested model's call in a functional graph (measured: one SGD epoch moved a moving variance by ~60).
+    """
+    for layer in backbone.layers:
+        if _is_batch_norm(layer):
+            layer.trainable = False
+
+
 def apply_freeze(backbone, freeze: str | int) -> int:
-    """Freeze all, none or the first N layers of ``backbone``; returns how many layers with weights are frozen."""
+    """Freeze all, none or ``backbone.layers[:N]`` (the input layer counts, as in Keras' guide); batch-norm layers
+    are frozen in every case. Returns how many layers with weights are frozen."""
     if freeze == "all":
         backbone.trainable = False
     else:
@@ -120,13 +136,15 @@ def apply_freeze(backbone, freeze: str | int) -> int:
         count = 0 if freeze == "none" else int(freeze)
         for index, layer in enumerate(backbone.layers):
             layer.trainable = index >= count
+        _keep_batch_norm_frozen(backbone)
     return sum(1 for layer in backbone.layers if layer.weights and not (backbone.trainable and layer.trainable))
 
 
 def unfreeze_top(backbone, count: int) -> int:
-    """Make the last ``count`` layers with weights trainable (phase two); returns how many are trainable."""
+    """Make the last ``count`` layers with weights (batch norm excluded, it stays frozen) trainable for phase two;
+    returns how many are trainable."""
     backbone.trainable = True
-    weighted = [layer for layer in backbone.layers if layer.weights]
+    weighted = [layer for layer in backbone.layers if layer.weights and not _is_batch_norm(layer)]
     keep = set(id(layer) for layer in weighted[max(0, len(weighted) - count):])
     for layer in backbone.layers:
         layer.trainable = id(layer) in keep

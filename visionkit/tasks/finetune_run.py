@@ -98,7 +98,7 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
     note(quiet, f"{run_dir}: {', '.join(f'{name} {len(part)}' for name, part in parts)} images, "
                 f"{len(names)} classes; decoding at {size}x{size}")
     decoded = decode(everything, size, spec.interpolation, scratch=run_dir / "scratch", on_progress=on_progress)
-    skipped = decoded.skipped + [(f, "not an image file") for f in splits.train.ignored + splits.dev.ignored]
+    skipped = decoded.skipped + [(f, "not an image file") for f in splits.ignored]
     for file, reason in decoded.skipped:
         note(quiet, f"skipped: {reason}")
     rows, start = {}, 0
