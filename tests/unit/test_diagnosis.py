@@ -56,3 +56,11 @@ def test_missing_human_error_counts_all_training_error_as_bias():
 def test_errors_must_be_fractions():
     with pytest.raises(ValueError, match="train error"):
         diagnose(train=8.0, dev=0.1)
+
+
+def test_small_sets_flag_a_gap_within_sampling_noise():
+    # 4 errors in 37 dev images vs 1 in 15 train-dev images: a 4-point gap is well within noise.
+    noisy = diagnose(train=0.0, train_dev=1 / 15, dev=4 / 37, counts={"train": 132, "train-dev": 15, "dev": 37})
+    assert any("within sampling noise" in note for note in noisy.notes)
+    firm = diagnose(train=0.0, train_dev=0.01, dev=0.10, counts={"train": 10000, "train-dev": 2000, "dev": 2000})
+    assert firm.dominant == "data mismatch" and not any("noise" in note for note in firm.notes)

@@ -13,6 +13,7 @@ error is taken as 0 and the whole training error counts as avoidable bias (the r
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 #: The course's next steps for each gap.
@@ -87,9 +88,27 @@ def error_gaps(train: float, dev: float, train_dev: float | None = None, human: 
     return gaps
 
 
+def gap_noise(errors: dict, counts: dict) -> dict[str, float]:
+    """Two standard errors of each gap, from the binomial standard error sqrt(p(1-p)/n) of each measured error.
+
+    ``errors`` and ``counts`` are keyed train / train-dev / dev / test; human-level error is taken as exact.
+    """
+    def variance(name):
+        p, n = errors.get(name), counts.get(name)
+        return 0.0 if p is None or not n else max(p * (1 - p), 1.0 / n) / n  # 1/n: a floor when p is 0 or 1
+
+    pairs = {"avoidable bias": ("train", None), "variance": ("train-dev" if "train-dev" in errors else "dev", "train"),
+             "data mismatch": ("dev", "train-dev"), "dev overfitting": ("test", "dev")}
+    return {gap: 2 * math.sqrt(variance(a) + (variance(b) if b else 0.0)) for gap, (a, b) in pairs.items()}
+
+
 def diagnose(train: float, dev: float, train_dev: float | None = None, human: float | None = None,
-             test: float | None = None, tolerance: float = 0.01) -> Diagnosis:
-    """Which gap dominates (the largest, if it exceeds ``tolerance``) and the course's next steps for it."""
+             test: float | None = None, tolerance: float = 0.01, counts: dict | None = None) -> Diagnosis:
+    """Which gap dominates (the largest, if it exceeds ``tolerance``) and the course's next steps for it.
+
+    ``counts`` (images per split: train, train-dev, dev, test) adds a note when the dominant gap is within two
+    standard errors of sampling noise, i.e. when the sets are too small to be sure.
+    """
     gaps = error_gaps(train, dev, train_dev, human, test)
     errors = {"human-level": human, "train": train, "train-dev": train_dev, "dev": dev, "test": test}
     errors = {k: v for k, v in errors.items() if v is not None}
@@ -102,4 +121,11 @@ def diagnose(train: float, dev: float, train_dev: float | None = None, human: fl
     if train_dev is None:
         notes.append("no train-dev set: variance and data mismatch cannot be told apart "
                      "(pass --train-dev 0.1 when the dev data may differ from the training data)")
+    if counts and dominant != "none":
+        measured = {"train": train, "train-dev": train_dev, "dev": dev, "test": test}
+        noise = gap_noise({k: v for k, v in measured.items() if v is not None}, counts)[dominant]
+        if size < noise:
+            notes.append(f"the {dominant} gap ({size * 100:.1f} points) is within sampling noise "
+                         f"(±{noise * 100:.1f} points at these set sizes: {', '.join(f'{k} {v}' for k, v in counts.items())}); "
+                         "a bigger dev set would make the diagnosis firmer")
     return Diagnosis(errors, gaps, dominant, ADVICE[dominant], tuple(notes))

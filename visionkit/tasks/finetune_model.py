@@ -22,6 +22,7 @@ from visionkit.errors import UsageError
 HEADS = ("softmax", "logreg", "svm")
 INITIALIZERS = {"he": "he_normal", "glorot": "glorot_uniform"}
 FREEZE_WORDS = ("all", "none")
+DEFAULT_HEAD_DROPOUT = 0.2
 
 
 def parse_freeze(value) -> str | int:
@@ -253,3 +254,13 @@ def fit_linear_head(kind: str, features: np.ndarray, labels: np.ndarray, num_cla
                          "every class needs training images")
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     return fold_linear(estimator.coef_, estimator.intercept_, scaler.mean_, scale, num_classes)
+
+
+def transfer_classifier(base: str, num_classes: int, input_shape=(224, 224, 3), dropout: float = DEFAULT_HEAD_DROPOUT):
+    """Registry builder for a model trained by ``visionkit finetune`` (the architecture only; the registry then
+    loads the bundled ``.keras`` file's weights into it): ``base``'s backbone + pooling + softmax head."""
+    from visionkit.weights import load_backbone
+
+    backbone = load_backbone(base, tuple(input_shape), weights=None)
+    model, _ = transfer_model(backbone, make_head(num_classes, dropout), tuple(input_shape))
+    return model

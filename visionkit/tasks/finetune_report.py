@@ -42,8 +42,9 @@ def finish(model, head, features, decoded, rows, names, spec, input_size, size, 
     errors = {}
     for name, chosen in rows.items():
         errors[name.replace("_", "-")] = float(np.mean(probabilities[name].argmax(axis=1) != decoded.labels[chosen]))
+    counts = {name.replace("_", "-"): int(len(chosen)) for name, chosen in rows.items()}
     diagnosis = diagnose(errors["train"], errors["dev"], errors.get("train-dev"), options.human_error,
-                         errors.get("test")).to_dict()
+                         errors.get("test"), counts=counts).to_dict()
     final = "test" if "test" in rows else "dev"
     chosen = rows[final]
     report = build_report(str(run_dir / MODEL_FILE), final, [decoded.files[i] for i in chosen], decoded.labels[chosen],

@@ -149,6 +149,8 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
             head.get_layer("head_dense").set_weights([kernel, bias])
         else:
             resumed_from = resume_epoch(run_dir) if resume else None
+            if resumed_from:
+                note(quiet, f"resuming from the checkpoint after epoch {resumed_from}")
             epochs_done = _fit_phase(keras, config, run_dir, quiet, label, "backup", 0, config.epochs, steps,
                                      config.learning_rate, weights, model, head, features, rows, decoded, input_size,
                                      options, build_augmenter, AugmentConfig, pca_colour_basis)
@@ -161,7 +163,9 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
             note(quiet, f"phase two: top {trainable} layers of {spec.name} trainable, learning rate "
                         f"{options.fine_tune_lr:g}")
             if resume and resumed_from is None:
-                resumed_from = resume_epoch(run_dir, "backup-finetune")
+                resumed_from = resume_epoch(run_dir, "backup-finetune") or None
+                if resumed_from:
+                    note(quiet, f"resuming phase two from the checkpoint after epoch {resumed_from}")
             ft_config = dataclasses.replace(config, epochs=options.fine_tune_epochs)
             epochs_done = _fit_phase(keras, ft_config, run_dir, quiet, "fine-tune", "backup-finetune", epochs_done,
                                      epochs_done + options.fine_tune_epochs, steps, options.fine_tune_lr, weights,
