@@ -1,0 +1,137 @@
+"""Prediction (whole or tiled, saved files, bad inputs) and evaluation against hand-counted pixels.
+
+The models here are fixed 1x1 convolutions ("red means class 1"), so every expected number is exact.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from visionkit.errors import UsageError
+from visionkit.tasks import segment as S
+from tests.tasks.test_segment_data import write_pair
+
+
+def red_model(channels: int = 2):
+    """A per-pixel model: P(class 1) = sigmoid((red - 128) / 4); any extra classes get zero logits."""
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(channels, 1, activation="softmax")
+    outputs = conv(inputs)
+    kernel = np.zeros((1, 1, 3, channels), "float32")
+    kernel[0, 0, 0, 1] = 0.25
+    bias = np.zeros(channels, "float32")
+    bias[1] = -32.0
+    conv.set_weights([kernel, bias])
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def red_path(tmp_path_factory):
+    from visionkit.registry import ModelSpec
+    from visionkit.weights import save_model
+
+    path = tmp_path_factory.mktemp("model") / "red.keras"
+    spec = ModelSpec(name="red", task="segment", builder="tests")
+    save_model(red_model(), path, spec, ["background", "red"], {"task": "segment", "long_side": None, "multiple": 4,
+                                                                "val_stems": ["b"]})
+    return str(path)
+
+
+def red_image(height, width, box):
+    image = np.full((height, width, 3), 60, np.uint8)
+    top, left, bottom, right = box
+    image[top:bottom, left:right, 0] = 250
+    return image
+
+
+def test_tiled_prediction_equals_whole_prediction(red_path, rng):
+    segmenter = S.load_segmenter(red_path)
+    image = rng.integers(0, 256, (70, 101, 3)).astype(np.uint8)
+    whole = S.predict_scaled(segmenter, image, tile=512)
+    tiled = S.predict_scaled(segmenter, image, tile=32, overlap=8)
+    assert whole.shape == tiled.shape == (70, 101, 2)
+    assert np.allclose(whole, tiled, atol=1e-5)
+    with pytest.raises(UsageError, match="overlap"):
+        S.predict_scaled(segmenter, image, tile=32, overlap=32)
+
+
+def test_tiles_cover_the_image_with_the_overlap():
+    assert S.tile_starts(100, 32, 8) == [0, 24, 48, 68]
+    assert S.tile_starts(20, 32, 8) == [0]
+    ramp = S.ramp_weights(8, 2)
+    assert ramp[0] < ramp[1] < ramp[2] == ramp[3] == 1.0 and np.allclose(ramp, ramp[::-1])
+
+
+def test_masks_come_back_at_the_original_size_after_resizing(red_path):
+    segmenter = S.load_segmenter(red_path)
+    segmenter.long_side = 32  # as if trained on images shrunk to 32 px
+    probs = S.predict_probabilities(segmenter, red_image(90, 120, (30, 40, 60, 80)))
+    assert probs.shape == (90, 120, 2)
+    assert probs[45, 60].argmax() == 1 and probs[5, 5].argmax() == 0
+
+
+def test_segment_saves_mask_overlay_and_areas_and_survives_a_bad_file(red_path, tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(red_image(40, 50, (10, 10, 20, 30))).save(good)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    results = S.segment([str(good), str(broken)], model=red_path, save=tmp_path / "out")
+    assert [r.ok for r in results] == [True, False]
+    assert "broken.jpg" in results[1].error
+    result = results[0]
+    mask = np.asarray(Image.open(result.mask_path))
+    assert mask.shape == (40, 50) and mask.dtype == np.uint8
+    assert mask.sum() == 200 and mask[10:20, 10:30].all()  # the 10 x 20 red box, class 1
+    overlay = np.asarray(Image.open(result.overlay_path))
+    assert overlay.shape == (40, 50, 3) and not np.array_equal(overlay[15, 15], [250, 60, 60])
+    assert np.array_equal(overlay[0, 0], [60, 60, 60])  # background left as it was
+    areas = json.loads(open(result.json_path).read())
+    assert areas["classes"]["red"] == {"index": 1, "pixels": 200, "fraction": 0.1}
+    assert result.to_rows()[-1]["label"] == "red"
+
+
+def test_segment_accepts_arrays_and_checks_arguments(red_path):
+    results = S.segment(red_image(8, 8, (0, 0, 4, 4)), model=red_path)
+    assert results[0].mask.sum() == 16 and results[0].source.startswith("<ndarray")
+    with pytest.raises(UsageError, match="alpha"):
+        S.segment(red_image(8, 8, (0, 0, 4, 4)), model=red_path, alpha=2.0)
+
+
+def test_evaluate_counts_pixels_like_a_hand_made_confusion_matrix(red_path, tmp_path):
+    data = tmp_path / "data"
+    truth = np.zeros((10, 10), np.uint8)
+    truth[0:4, 0:5] = 1  # 20 object pixels, predicted right
+    truth[9, 9] = 1  # 1 object pixel the model calls background (false negative)
+    truth[8, 0] = 255  # ignored
+    write_pair(data, "a", red_image(10, 10, (0, 0, 4, 5)), truth, image_ext=".png")
+    other = np.zeros((10, 10), np.uint8)  # no object; model predicts 5 red pixels (false positives)
+    write_pair(data, "b", red_image(10, 10, (0, 0, 1, 5)), other, image_ext=".png")
+    report = S.evaluate(red_path, data)
+    # background: TP 78 + 95 = 173, FN 5 (b), FP 1 (a); object: TP 20, FN 1, FP 5
+    assert report.pooled["confusion_matrix"] == [[173, 5], [1, 20]]
+    assert report.pooled["classes"]["red"]["iou"] == pytest.approx(20 / 26)
+    assert report.pooled["classes"]["background"]["iou"] == pytest.approx(173 / 179)
+    assert report.pooled["pixel_accuracy"] == pytest.approx(193 / 199)
+    # per image: a has object IoU 20/21, b has 0 -> mean 10/21 (pooled 20/26 is not the mean of images)
+    assert report.per_image["class_iou"][1] == pytest.approx(10 / 21)
+    only_b = S.evaluate(red_path, data, subset="val")
+    assert only_b.images == 1 and only_b.pooled["confusion_matrix"] == [[95, 5], [0, 0]]
+
+
+def test_evaluate_refuses_a_class_count_mismatch(red_path, tmp_path):
+    write_pair(tmp_path, "a", red_image(10, 10, (0, 0, 4, 5)), np.full((10, 10), 2, np.uint8), image_ext=".png")
+    with pytest.raises(UsageError, match="3 classes but .* predicts 2"):
+        S.evaluate(red_path, tmp_path)
+
+
+def test_registry_names_of_other_tasks_are_refused():
+    from visionkit.errors import ModelError
+
+    with pytest.raises(ModelError, match="not a segmentation model"):
+        S.load_segmenter("efficientnet_lite0")
