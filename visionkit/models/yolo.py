@@ -51,6 +51,12 @@ class SpaceToDepth(keras.layers.Layer):
         return {**super().get_config(), "block": self.block}
 
 
+def _strides_available(backbone: keras.Model) -> set:
+    height = backbone.input_shape[1]
+    shapes = (getattr(getattr(layer, "output", None), "shape", None) for layer in backbone.layers)
+    return {height // s[1] for s in shapes if s is not None and len(s) == 4 and s[1] and height % s[1] == 0}
+
+
 def feature_layers(backbone: keras.Model, strides: Sequence[int]) -> dict[int, str]:
     """For each stride, the name of the last layer whose output is ``input / stride`` on a side.
 
@@ -92,12 +98,13 @@ def yolo_v2(
     input_shape: Sequence[int] = (320, 320, 3),
     backbone: str | keras.Model = DEFAULT_BACKBONE,
     backbone_weights: str | None = "default",
-    passthrough: bool = True,
+    passthrough: bool | None = None,
     head_filters: int = HEAD_FILTERS,
     name: str = "yolo_v2",
 ) -> keras.Model:
     """Build the detector. ``anchors``: (B, 2) widths and heights as fractions of the input side.
 
+    ``passthrough`` (default: when the backbone has a stride-16 map) adds YOLOv2's reorganised stride-16 features.
     ``backbone`` is a registry name (loaded with :func:`visionkit.weights.load_backbone`, pretrained unless
     ``backbone_weights`` is None or ``"none"``, e.g. when trained weights are loaded next) or a Keras model taking
     pixels in [0, 255].
@@ -113,6 +120,8 @@ def yolo_v2(
 
         weights = None if backbone_weights in (None, "none") else backbone_weights
         backbone = load_backbone(backbone, (height, width, 3), weights=weights)
+    if passthrough is None:  # auto: use the stride-16 passthrough when the backbone has such a feature map
+        passthrough = 16 in _strides_available(backbone)
     strides = (16, 32) if passthrough else (32,)
     names = feature_layers(backbone, strides)
     features = keras.Model(backbone.inputs, [backbone.get_layer(names[s]).output for s in strides], name="backbone")

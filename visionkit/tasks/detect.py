@@ -252,7 +252,8 @@ def evaluate(
         plot_pr({names[c]: (*metrics.curves[c], float(metrics.ap_at(0.5)[c])) for c in shown}, pr_curve)
         curve_path = str(pr_curve)
     as_tuple = lambda values: tuple(None if np.isnan(v) else float(v) for v in values)  # noqa: E731
-    ap50_95 = np.nanmean(metrics.ap, axis=1) if np.isfinite(metrics.ap).any() else np.full(len(names), np.nan)
+    counted = np.isfinite(metrics.ap).sum(axis=1)
+    ap50_95 = np.where(counted > 0, np.nansum(metrics.ap, axis=1) / np.maximum(counted, 1), np.nan)
     return DetectionEvaluation(
         detector.name, str(dataset.root), len(predictions), tuple(names), tuple(int(p) for p in metrics.positives),
         as_tuple(metrics.ap_at(0.5)), as_tuple(ap50_95), metrics.map50, metrics.map50_95, conf, iou,

@@ -105,6 +105,8 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
     run_dir = prepare_run_dir(output, resume=resume)
     config_path = run_dir / "config.json"
     if resume:
+        if (run_dir / "model.keras").is_file():
+            raise UsageError(f"{run_dir}: this run has finished (model.keras is there); start a new run instead")
         saved = json.loads(config_path.read_text())
         if Path(saved["data"]).resolve() != Path(data).resolve():
             raise UsageError(f"{run_dir} was trained on {saved['data']}, not {data}; resume with the same data")
