@@ -97,6 +97,7 @@ class Detector:
 
 def load_detector(model: str | os.PathLike) -> Detector:
     """A registry detector name (``visionkit models list --task detect``) or a ``.keras`` file from ``detect train``."""
+    import visionkit.models.yolo  # noqa: F401  (registers SpaceToDepth for loading .keras files)
     from visionkit.weights import load_model
 
     loaded = load_model(model)
