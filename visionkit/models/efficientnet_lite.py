@@ -154,7 +154,8 @@ def efficientnet_lite(variant="lite0", input_shape=None, num_classes=1000, inclu
     if input_tensor is None:
         inputs = x = keras.Input(input_shape or (resolution, resolution, 3), name="image")
     else:
-        inputs, x = keras.utils.get_source_inputs(input_tensor), input_tensor
+        sources = keras.utils.get_source_inputs(input_tensor)
+        inputs, x = (sources[0] if len(sources) == 1 else sources), input_tensor
     x = _conv(x, STEM_FILTERS, 3, 2, padding, "stem_conv")
     x = _bn_relu6(x, bn_epsilon, "stem")
     table = stage_table(width, depth)
