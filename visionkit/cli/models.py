@@ -88,3 +88,21 @@ from visionkit.cli.models_zoo import cost, summary  # noqa: E402
 
 models.add_command(summary)
 models.add_command(cost)
+
+
+@models.command("import-darknet")
+@click.argument("cfg", type=click.Path(exists=True, dir_okay=False))
+@click.argument("weights", type=click.Path(exists=True, dir_okay=False))
+@click.argument("name")
+@click.option("--names", "names_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Class names, one a line (e.g. coco.names / voc.names) [default: 0 … C-1].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Save the .keras here instead of the cache (then use --model PATH).")
+def import_darknet(cfg, weights, name, names_file, output):
+    """Convert a darknet YOLOv2 / YOLOv2-tiny CFG + WEIGHTS into a detector called NAME (`visionkit detect -m NAME`)."""
+    from pathlib import Path
+
+    from visionkit.convert.darknet import import_darknet as convert
+
+    names = [n.strip() for n in Path(names_file).read_text(encoding="utf-8").splitlines() if n.strip()] if names_file else None
+    click.echo(f"{name}: {convert(cfg, weights, name, names, output)}")

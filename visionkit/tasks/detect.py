@@ -96,10 +96,16 @@ class Detector:
 
 
 def load_detector(model: str | os.PathLike) -> Detector:
-    """A registry detector name (``visionkit models list --task detect``) or a ``.keras`` file from ``detect train``."""
-    import visionkit.models.yolo  # noqa: F401  (registers SpaceToDepth for loading .keras files)
+    """A registry detector name (``visionkit models list --task detect``), the name given to
+    ``visionkit models import-darknet``, or a ``.keras`` file from ``detect train``."""
+    import visionkit.convert.darknet  # noqa: F401  (registers the darknet layers for loading .keras files)
+    import visionkit.models.yolo  # noqa: F401  (registers SpaceToDepth)
+    from visionkit.convert.darknet import imported_path
     from visionkit.weights import load_model
 
+    text = os.fspath(model)
+    if not text.endswith(".keras") and os.sep not in text and imported_path(text).is_file():
+        model = imported_path(text)  # imported with `visionkit models import-darknet`
     loaded = load_model(model)
     if loaded.spec.task != "detect":
         raise ModelError(f"{model}: is a {loaded.spec.task!r} model, not a detector; pick one from "

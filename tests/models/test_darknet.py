@@ -1,0 +1,306 @@
+"""Darknet import: a tiny YOLOv2-style net written to disk, converted, and checked against a numpy forward pass.
+
+The reference below follows darknet's C code directly (batch norm with eps outside the root, leaky 0.1,
+max-pool padded with -inf, ``reorg_cpu``'s index arithmetic, route concatenation) and shares nothing with the
+converter but the cfg text.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from visionkit.errors import ModelError, WeightsError
+
+TINY_CFG = """[net]
+width=64
+height=64
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=4
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=1
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+# 8 x 8: the passthrough source
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=1
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[route]
+layers=-5
+
+[convolutional]
+batch_normalize=1
+filters=4
+size=1
+stride=1
+pad=1
+activation=leaky
+
+[reorg]
+stride=2
+
+[route]
+layers=-1,-4
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=16
+activation=linear
+
+[region]
+anchors = 0.5,0.8, 2.0,1.5
+classes=3
+num=2
+coords=4
+softmax=1
+"""
+
+
+def sections(text):
+    out = []
+    for line in text.splitlines():
+        line = line.split("#")[0].strip()
+        if line.startswith("["):
+            out.append((line[1:-1], {}))
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            out[-1][1][key.strip()] = value.strip()
+    return out
+
+
+def write_weights(path, cfg_text, rng):
+    """Random weights in darknet's layout (header 0.2.0 with a 64-bit 'seen'); returns the per-layer arrays."""
+    channels, per_layer, chunks = [3], {}, []
+    for index, (kind, opt) in enumerate(sections(cfg_text)[1:]):
+        if kind == "convolutional":
+            f, size, c = int(opt["filters"]), int(opt["size"]), channels[-1]
+            layer = {"bias": rng.normal(0, 0.1, f)}
+            if opt.get("batch_normalize") == "1":
+                layer.update(scale=rng.uniform(0.5, 1.5, f), mean=rng.normal(0, 0.1, f), var=rng.uniform(0.5, 2, f))
+            layer["w"] = rng.normal(0, 0.3, (f, c, size, size))
+            per_layer[index] = layer
+            chunks += [layer[k].ravel() for k in ("bias", "scale", "mean", "var", "w") if k in layer]
+            channels.append(f)
+        elif kind == "route":
+            refs = [int(v) for v in opt["layers"].split(",")]
+            channels.append(sum(channels[1:][r if r >= 0 else index + r] for r in refs))
+        elif kind == "reorg":
+            channels.append(channels[-1] * 4)
+        else:
+            channels.append(channels[-1])
+    header = np.array([0, 2, 0], "<i4").tobytes() + np.array([123456], "<i8").tobytes()
+    path.write_bytes(header + np.concatenate(chunks).astype("<f4").tobytes())
+    return per_layer
+
+
+def reference_forward(image, cfg_text, weights):
+    """Darknet's forward pass in plain numpy, channel-first (C, H, W), from the C sources' formulas."""
+    x = image.transpose(2, 0, 1).astype(np.float64) / 255.0
+    outputs = []
+    for index, (kind, opt) in enumerate(sections(cfg_text)[1:]):
+        if kind == "convolutional":
+            layer, size = weights[index], int(opt["size"])
+            pad = size // 2
+            padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+            c, h, w = x.shape
+            out = np.zeros((len(layer["bias"]), h, w))
+            for dy in range(size):
+                for dx in range(size):
+                    out += np.einsum("fc,chw->fhw", layer["w"][:, :, dy, dx], padded[:, dy:dy + h, dx:dx + w])
+            if "scale" in layer:
+                out = (out - layer["mean"][:, None, None]) / (np.sqrt(layer["var"])[:, None, None] + 1e-6)
+                out = out * layer["scale"][:, None, None]
+            out = out + layer["bias"][:, None, None]
+            x = np.where(out > 0, out, 0.1 * out) if opt["activation"] == "leaky" else out
+        elif kind == "maxpool":
+            size, stride = int(opt["size"]), int(opt["stride"])
+            pad = size - 1
+            c, h, w = x.shape
+            out_h, out_w = (h + pad - size) // stride + 1, (w + pad - size) // stride + 1
+            out = np.full((c, out_h, out_w), -np.inf)
+            for i in range(out_h):
+                for j in range(out_w):
+                    for n in range(size):
+                        for m in range(size):
+                            y, xx = i * stride - pad // 2 + n, j * stride - pad // 2 + m
+                            if 0 <= y < h and 0 <= xx < w:
+                                out[:, i, j] = np.maximum(out[:, i, j], x[:, y, xx])
+            x = out
+        elif kind == "route":
+            refs = [int(v) for v in opt["layers"].split(",")]
+            x = np.concatenate([outputs[r if r >= 0 else index + r] for r in refs], axis=0)
+        elif kind == "reorg":  # reorg_cpu(input, w, h, c, batch, stride, forward=0, output), literally
+            stride = int(opt["stride"])
+            c, h, w = x.shape
+            flat_in, flat_out = x.ravel(), np.zeros(x.size)
+            out_c = c // (stride * stride)
+            for k in range(c):
+                for j in range(h):
+                    for i in range(w):
+                        in_index = i + w * (j + h * k)
+                        c2, offset = k % out_c, k // out_c
+                        w2, h2 = i * stride + offset % stride, j * stride + offset // stride
+                        out_index = w2 + w * stride * (h2 + h * stride * c2)
+                        flat_out[in_index] = flat_in[out_index]
+            x = flat_out.reshape(c * stride * stride, h // stride, w // stride)
+        elif kind == "region":
+            num, classes = int(opt["num"]), int(opt["classes"])
+            c, h, w = x.shape
+            x = x.reshape(num, 5 + classes, h, w).transpose(2, 3, 0, 1)  # -> (H, W, num, 5 + C)
+        outputs.append(x)
+    return x
+
+
+@pytest.fixture(scope="module")
+def tiny_net(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("darknet")
+    (folder / "tiny.cfg").write_text(TINY_CFG)
+    weights = write_weights(folder / "tiny.weights", TINY_CFG, np.random.default_rng(0))
+    return folder, weights
+
+
+def test_converted_model_matches_the_numpy_forward_pass(tiny_net):
+    from visionkit.convert.darknet import convert_darknet
+
+    folder, weights = tiny_net
+    converted = convert_darknet(folder / "tiny.cfg", folder / "tiny.weights")
+    assert converted.header == (0, 2, 0, 123456) and converted.num_classes == 3
+    # [region] anchors are in grid cells (4 x 4 here): 0.5 cells = 0.125 of the input
+    np.testing.assert_allclose(converted.anchors, [[0.125, 0.2], [0.5, 0.375]])
+    images = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    ours = converted.model(images).numpy()
+    assert ours.shape == (2, 4, 4, 2, 8)
+    for image, output in zip(images, ours):
+        np.testing.assert_allclose(output, reference_forward(image, TINY_CFG, weights), rtol=1e-4, atol=1e-4)
+
+
+def test_reorg_is_not_space_to_depth(tiny_net):
+    """Darknet's reorg is its own permutation; a converter using space_to_depth would scramble the passthrough."""
+    import tensorflow as tf
+
+    from visionkit.convert.darknet import DarknetReorg
+
+    x = np.arange(2 * 4 * 4 * 8, dtype=np.float32).reshape(2, 4, 4, 8)
+    ours = DarknetReorg(2)(x).numpy()
+    assert ours.shape == (2, 2, 2, 32) and sorted(ours.ravel()) == sorted(x.ravel())
+    assert not np.array_equal(ours, tf.nn.space_to_depth(x, 2).numpy())
+
+
+def test_import_then_detect_by_name(tiny_net, tmp_path, isolated_cache):
+    from PIL import Image
+
+    from visionkit.convert.darknet import import_darknet
+    from visionkit.tasks.detect import detect
+
+    folder, _ = tiny_net
+    path = import_darknet(folder / "tiny.cfg", folder / "tiny.weights", "tiny_darknet", names=["a", "b", "c"])
+    assert path.is_file() and json.loads(path.with_suffix(".json").read_text())["class_names"] == ["a", "b", "c"]
+    Image.fromarray(np.full((40, 90, 3), 128, np.uint8)).save(tmp_path / "x.png")
+    result = detect(tmp_path / "x.png", "tiny_darknet", conf=0.0, max_det=3)[0]
+    assert result.ok and len(result) == 3 and {b.label for b in result.boxes} <= {"a", "b", "c"}
+
+
+def test_mismatched_files_are_refused(tiny_net, tmp_path):
+    from visionkit.convert.darknet import convert_darknet
+
+    folder, _ = tiny_net
+    data = (folder / "tiny.weights").read_bytes()
+    (tmp_path / "short.weights").write_bytes(data[:-400])
+    with pytest.raises(WeightsError, match="end before"):
+        convert_darknet(folder / "tiny.cfg", tmp_path / "short.weights")
+    (tmp_path / "long.weights").write_bytes(data + b"\0" * 8)
+    with pytest.raises(WeightsError, match="2 weights left over"):
+        convert_darknet(folder / "tiny.cfg", tmp_path / "long.weights")
+    (tmp_path / "v3.cfg").write_text(TINY_CFG.replace("[reorg]", "[upsample]"))
+    with pytest.raises(ModelError, match=r"\[upsample\] is not supported"):
+        convert_darknet(tmp_path / "v3.cfg", folder / "tiny.weights")
+
+
+def test_cli_import_darknet(tiny_net, tmp_path, isolated_cache):
+    from click.testing import CliRunner
+
+    from visionkit.cli import cli
+
+    folder, _ = tiny_net
+    (tmp_path / "names.txt").write_text("cat\ndog\nbird\n")
+    result = CliRunner().invoke(cli, ["models", "import-darknet", str(folder / "tiny.cfg"), str(folder / "tiny.weights"),
+                                      "tiny_cli", "--names", str(tmp_path / "names.txt")])
+    assert result.exit_code == 0, result.output
+    assert "tiny_cli:" in result.output and (isolated_cache / "detectors" / "tiny_cli.keras").is_file()
+    (tmp_path / "two.txt").write_text("cat\ndog\n")
+    bad = CliRunner().invoke(cli, ["models", "import-darknet", str(folder / "tiny.cfg"), str(folder / "tiny.weights"),
+                                   "x", "--names", str(tmp_path / "two.txt")])
+    assert bad.exit_code == 1 and "2 class names given for a detector of 3 classes" in bad.output
