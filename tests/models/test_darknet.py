@@ -304,3 +304,22 @@ def test_cli_import_darknet(tiny_net, tmp_path, isolated_cache):
     bad = CliRunner().invoke(cli, ["models", "import-darknet", str(folder / "tiny.cfg"), str(folder / "tiny.weights"),
                                    "x", "--names", str(tmp_path / "two.txt")])
     assert bad.exit_code == 1 and "2 class names given for a detector of 3 classes" in bad.output
+
+
+def test_registry_entry_downloads_converts_once_and_records_the_hash(tiny_net, tmp_path, isolated_cache):
+    from visionkit.convert.darknet import registry_detector
+    from visionkit.registry import ModelSpec, WeightsSource
+    from visionkit.tasks.detect import load_detector
+    from visionkit.weights import expected_hash, file_hash
+
+    folder, _ = tiny_net
+    spec = ModelSpec(name="tiny_remote", task="detect", builder="visionkit.convert.darknet:registry_detector",
+                     labels="labels/voc20.txt",
+                     options={"cfg_url": (folder / "tiny.cfg").as_uri()},
+                     weights=WeightsSource(source="url", url=(folder / "tiny.weights").as_uri()))
+    with pytest.raises(ModelError, match="20 class names given for a detector of 3 classes"):
+        registry_detector(spec)  # the labels file must fit the [region] classes
+    spec = ModelSpec(**{**spec.__dict__, "labels": ""})
+    path = registry_detector(spec)
+    assert expected_hash(spec) == file_hash(folder / "tiny.weights")  # trust on first use, checked afterwards
+    assert registry_detector(spec) == path and load_detector(path).class_names == ["0", "1", "2"]

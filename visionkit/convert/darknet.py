@@ -262,3 +262,26 @@ def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike,
     save_model(converted.model, target, spec, classes, {"anchors": converted.anchors, "darknet_header": list(converted.header),
                                                         "cfg": str(cfg_path), "weights": str(weights_path)})
     return target
+
+
+def registry_detector(spec) -> Path:
+    """A darknet registry entry (``options.cfg_url`` + ``weights.url``) downloaded once and converted into the cache.
+
+    The weights go through :func:`visionkit.weights.fetch` (hash checked, or recorded on first download);
+    ``visionkit models fetch NAME`` downloads them ahead of time.
+    """
+    target = imported_path(spec.name)
+    if target.is_file():
+        return target
+    from visionkit.weights import fetch, offline_message, weights_dir
+
+    weights = fetch(spec)
+    url = spec.options.get("cfg_url", "")
+    try:
+        cfg = keras.utils.get_file(f"{spec.name}.cfg", url, cache_dir=str(weights_dir().parent),
+                                   cache_subdir=weights_dir().name)
+    except Exception as error:  # get_file wraps every network failure in a plain Exception
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise WeightsError(offline_message(spec).replace(spec.weights.url, url)) from None
+    return import_darknet(cfg, weights, spec.name, spec.class_names() or None)

@@ -104,8 +104,16 @@ def load_detector(model: str | os.PathLike) -> Detector:
     from visionkit.weights import load_model
 
     text = os.fspath(model)
-    if not text.endswith(".keras") and os.sep not in text and imported_path(text).is_file():
-        model = imported_path(text)  # imported with `visionkit models import-darknet`
+    if not text.endswith(".keras") and os.sep not in text and not Path(text).exists():
+        if imported_path(text).is_file():
+            model = imported_path(text)  # imported with `visionkit models import-darknet`
+        else:
+            from visionkit.convert.darknet import registry_detector
+            from visionkit.registry import get_spec
+
+            spec = get_spec(text)
+            if spec.builder == "visionkit.convert.darknet:registry_detector":
+                model = registry_detector(spec)  # official darknet weights: downloaded and converted once
     loaded = load_model(model)
     if loaded.spec.task != "detect":
         raise ModelError(f"{model}: is a {loaded.spec.task!r} model, not a detector; pick one from "
