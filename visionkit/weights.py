@@ -193,6 +193,8 @@ def with_preprocessing(model, spec: ModelSpec, **build_keywords):
     if spec.builder.startswith("keras.applications:"):
         keywords["weights"] = None
     rebuilt = spec.build_function()(**keywords)
+    rebuilt = keras.Model(inputs, rebuilt.outputs[0] if len(rebuilt.outputs) == 1 else rebuilt.outputs,
+                          name=rebuilt.name)  # one input tensor, not a one-element list
     copy_weights_by_name(model, rebuilt)
     return rebuilt
 
