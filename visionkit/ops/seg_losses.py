@@ -95,7 +95,7 @@ class SegmentationLoss(keras.losses.Loss):
     def __init__(self, loss: str = "ce", class_weights: Sequence[float] | None = None,
                  ignore_index: int | None = IGNORE_INDEX, gamma: float = 2.0, name: str | None = None, **kwargs):
         self.terms = parse_loss(loss)
-        super().__init__(name=name or "+".join(self.terms), **kwargs)
+        super().__init__(name=name or "_plus_".join(self.terms), **kwargs)  # TF scope names allow no "+"
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
         self.ignore_index = ignore_index
         self.gamma = float(gamma)

@@ -146,7 +146,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
     from visionkit.registry import ModelSpec
     from visionkit.results import SegmentationRun
     from visionkit.tasks.segment import evaluate
-    from visionkit.viz import plot_confusion
+    from visionkit.viz import plot_confusion, plot_curves
     from visionkit.weights import save_model
 
     started = time.monotonic()
@@ -179,7 +179,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
     model = build_model(config, len(names))
     loss = SegmentationLoss(config.loss, weights, IGNORE_INDEX, config.focal_gamma)
     model.compile(optimizer=tr.optimizer_from_config(training, len(train_batches)), loss=loss)
-    callbacks = tr.training_callbacks(run_dir, training.patience, phase="", epoch_lines=not quiet)
+    callbacks = tr.training_callbacks(run_dir, training.patience, plot=False, epoch_lines=not quiet)
     callbacks.insert(1, _validation_callback(val_batches, loss, names))
     resumed_from = tr.resume_epoch(run_dir) if resume else None
     tr.fit(model, train_batches, training.epochs, callbacks, verbose=0)
@@ -189,6 +189,11 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
     extra = {"task": "segment", "arch": config.arch, "long_side": long_side, "multiple": multiple,
              "head": config.head, "loss": config.loss, "class_map": dataset.class_map.to_dict(),
              "train_stems": train_set.stems(), "val_stems": val_set.stems(), "epochs": training.epochs}
+    columns = tr.history_columns(tr.read_history(run_dir / tr.HISTORY_FILE))
+    if columns.get("val_miou"):  # drawn once at the end: drawing every epoch costs more than a tiny model's epoch
+        curves = {k: columns[k] for k in ("loss", "val_loss", "val_miou") if k in columns}
+        curves["miou"] = [float("nan")] * len(curves["val_miou"])  # no training-set mIoU: only the held-out line
+        plot_curves(curves, run_dir / tr.CURVES_FILE, title="segmentation")
     model_path = run_dir / "model.keras"
     save_model(model, model_path, spec, names, extra)
     report = evaluate(str(model_path), data, subset="val", skip_unmasked=True)
