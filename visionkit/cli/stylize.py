@@ -18,11 +18,14 @@ def _progress(ctx: click.Context, steps: int):
     """callback(step, total, losses) drawing a bar with the current losses on stderr; None when --quiet."""
     if ctx.find_root().obj.get("quiet") or steps < 1:
         return None
-    bar = click.progressbar(length=steps, label="stylizing", file=sys.stderr, show_pos=True,
-                            item_show_func=lambda text: text)
-    bar.__enter__()
+    state: dict = {}
 
     def update(step: int, total: int, terms: dict) -> None:
+        bar = state.get("bar")
+        if bar is None:  # drawn once the model is loaded and the first step has run
+            bar = state["bar"] = click.progressbar(length=total, label="stylizing", file=sys.stderr, show_pos=True,
+                                                   item_show_func=lambda text: text)
+            bar.__enter__()
         bar.update(step - bar.pos, current_item=_losses_text(terms))
         if step >= total:
             bar.__exit__(None, None, None)

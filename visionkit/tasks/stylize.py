@@ -22,10 +22,10 @@ from visionkit.errors import InputError, UsageError
 from visionkit.io import ImageSource, load_image, save_image, source_name
 
 DEFAULT_SIZE = 384
-DEFAULT_STEPS = 200
+DEFAULT_STEPS = 150
 DEFAULT_LR = 4.0
 DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 1e-3
+DEFAULT_STYLE_WEIGHT = 1e-2
 DEFAULT_TV_WEIGHT = 0.5
 #: the course's layers (VGG19 names that VGG16 has too): content block5_conv2, style block1_conv1 … block5_conv1.
 DEFAULT_CONTENT_LAYER = "block5_conv2"
@@ -40,8 +40,8 @@ DEFAULT_SEED = 0
 NOISE_AMPLITUDE = 20.0
 #: VGG's fifth block sees the image at 1/16 scale: refuse images whose short side would be smaller.
 MIN_SIDE = 32
-#: a style image may not be stretched beyond this many times the content's long side.
-MAX_STYLE_STRETCH = 4.0
+#: a style image stretched to MIN_SIDE may not get more than this many times the content's pixels.
+MAX_STYLE_AREA_RATIO = 4.0
 
 ProgressCallback = Callable[[int, int, dict], None]
 
@@ -112,15 +112,18 @@ def fit_long_side(image: np.ndarray, size: int, name: str = "image") -> np.ndarr
     return image if (new_w, new_h) == (width, height) else _resize(image, new_w, new_h)
 
 
-def fit_area(image: np.ndarray, area: int, long_limit: int, name: str = "style image") -> np.ndarray:
-    """Resize to about ``area`` pixels (aspect kept), short side at least MIN_SIDE, long side at most ``long_limit``."""
+def fit_area(image: np.ndarray, area: int, name: str = "style image") -> np.ndarray:
+    """Resize to about ``area`` pixels (aspect kept) with the short side at least MIN_SIDE.
+
+    InputError when that short side would take more than MAX_STYLE_AREA_RATIO x ``area`` pixels (a sliver).
+    """
     height, width = image.shape[:2]
     scale = max(np.sqrt(area / (height * width)), MIN_SIDE / min(height, width))
     new_w, new_h = round(width * scale), round(height * scale)
-    if max(new_w, new_h) > long_limit:
+    if new_w * new_h > MAX_STYLE_AREA_RATIO * area:
         raise InputError(
-            f"{name}: {width}x{height} is too elongated: a {MIN_SIDE} px short side needs a {max(new_w, new_h)} px "
-            f"long side (limit {long_limit}); crop it to a less extreme aspect ratio"
+            f"{name}: {width}x{height} is too elongated: a {MIN_SIDE} px short side makes it {new_w}x{new_h}, "
+            f"over {MAX_STYLE_AREA_RATIO:g} times the content's pixels; crop it to a less extreme aspect ratio"
         )
     return image if (new_w, new_h) == (width, height) else _resize(image, new_w, new_h)
 
@@ -270,7 +273,7 @@ def stylize(
         if is_grayscale(image) and not preserve_color:
             notes.append(f"{label} is grayscale, so the result will be mostly grey; "
                          "--preserve-color keeps the content's colours")
-        style_rgbs.append(fit_area(image, height * width, round(MAX_STYLE_STRETCH * max(height, width)), label))
+        style_rgbs.append(fit_area(image, height * width, label))
 
     if preserve_color:
         content_y = luminance(content_rgb)

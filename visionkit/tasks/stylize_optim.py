@@ -97,7 +97,7 @@ def run_adam(objective: StyleObjective, x0: np.ndarray, steps: int, lr: float, b
     import keras
 
     image = keras.Variable(x0, dtype="float32", name="generated")
-    optimizer = keras.optimizers.Adam(learning_rate=lr)
+    optimizer = keras.optimizers.Adam(learning_rate=float(lr))
     optimizer.build([image])
     step = make_adam_step(objective, image, optimizer, bounds, jit_compile=jit_compile)
     history: list[dict] = []
