@@ -39,24 +39,27 @@ def conv_layer_names(depth: int) -> tuple[str, ...]:
     return tuple(f"block{b}_conv{i}" for b, n in enumerate(_CONVS_PER_BLOCK[depth], start=1) for i in range(1, n + 1))
 
 
-def vgg_trunk(depth: int = 16, input_shape: tuple = (None, None, 3)):
-    """The convolutional part of VGG ``depth`` (Keras Applications layout, no weights), any input size."""
+def vgg_trunk(depth: int = 16, input_shape: tuple = (None, None, 3), input_tensor=None):
+    """The convolutional part of VGG ``depth`` (Keras Applications layout, no weights), any input size.
+
+    ``input_tensor`` builds it on an existing Keras tensor (the Keras Applications convention).
+    """
     import keras
 
     builder = {16: keras.applications.VGG16, 19: keras.applications.VGG19}.get(depth)
     if builder is None:
         raise UsageError(f"VGG depth must be 16 or 19, received {depth}")
-    return builder(include_top=False, weights=None, input_shape=tuple(input_shape))
+    return builder(include_top=False, weights=None, input_shape=tuple(input_shape), input_tensor=input_tensor)
 
 
-def vgg16_trunk(input_shape: tuple = (None, None, 3)):
+def vgg16_trunk(input_shape: tuple = (None, None, 3), input_tensor=None):
     """Registry builder: the VGG16 trunk without weights."""
-    return vgg_trunk(16, input_shape)
+    return vgg_trunk(16, input_shape, input_tensor)
 
 
-def vgg19_trunk(input_shape: tuple = (None, None, 3)):
+def vgg19_trunk(input_shape: tuple = (None, None, 3), input_tensor=None):
     """Registry builder: the VGG19 trunk without weights."""
-    return vgg_trunk(19, input_shape)
+    return vgg_trunk(19, input_shape, input_tensor)
 
 
 def read_hed_vgg16(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
