@@ -140,3 +140,20 @@ def test_offline_vgg16_matches_the_file_and_returns_all_layers_in_one_pass(rng):
     assert tuple(outputs["block5_conv2"].shape) == (1, 4, 3, 512)
     from_pixels = extractor.pixel_model()(pixels)
     np.testing.assert_allclose(from_pixels["block5_conv2"], outputs["block5_conv2"], rtol=1e-4, atol=1e-3)
+
+
+@needs_hed
+def test_registry_conversion_takes_pixels_and_matches_the_extractor(isolated_cache, rng):
+    """`visionkit models fetch vgg16_hed` / load_model: the cached .keras model normalises inside itself."""
+    import keras
+
+    from visionkit.models.vgg_features import feature_extractor
+    from visionkit.weights import load_model
+
+    model = load_model("vgg16_hed").model
+    assert model.layers[1].name == "normalize"
+    pixels = rng.uniform(0, 255, size=(1, 32, 32, 3)).astype(np.float32)
+    from_registry = keras.Model(model.input, model.get_layer("block3_conv3").output)(pixels)
+    extractor = feature_extractor(["block3_conv3"], "vgg16_hed")
+    np.testing.assert_allclose(from_registry, extractor.model(extractor.preprocess(pixels[0]))["block3_conv3"],
+                               rtol=1e-5, atol=1e-4)
