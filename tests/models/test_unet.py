@@ -60,6 +60,10 @@ def test_backbone_unet_takes_skips_by_name_and_freezes_the_encoder():
     assert not any(model.get_layer(n).trainable for n in encoder)
     assert model.get_layer("decoder_s16_conv1").trainable and model.get_layer("segmentation_head").trainable
     U.set_encoder_trainable(model, encoder, True)
+    assert model.get_layer("stem_conv").trainable and model.get_layer("block3a_dwconv").trainable
+    assert not model.get_layer("stem_bn").trainable  # encoder batch norm stays in inference mode
+    assert model.get_layer("decoder_s16_bn1").trainable
+    U.set_encoder_trainable(model, encoder, True, batch_norm=True)
     assert all(model.get_layer(n).trainable for n in encoder)
 
 

@@ -125,14 +125,16 @@ def unet_backbone(backbone: str = "efficientnet_lite0", input_shape=(None, None,
                   weights: str | None = "default", batch_norm: bool = True, name: str | None = None):
     """A U-Net whose encoder is registry model ``backbone`` (ImageNet weights unless ``weights=None``).
 
-    Skips come from :data:`SKIP_LAYERS`; the decoder up-samples from stride 32 with one
-    :func:`up_block` per stride (16, 8, 4, 2, 1) using ``decoder_filters``. ``freeze_encoder`` makes
-    the backbone's layers untrainable (its batch-norm layers then run in inference mode).
+    ``weights`` is "default" (ImageNet) or None / "none". Skips come from :data:`SKIP_LAYERS`; the decoder
+    up-samples from stride 32 with one :func:`up_block` per stride (16, 8, 4, 2, 1) using ``decoder_filters``.
+    ``freeze_encoder`` makes the backbone's layers untrainable; its batch-norm layers are frozen (inference
+    mode) in any case, see :func:`set_encoder_trainable`.
     Image sides must be multiples of 32.
     """
     from visionkit.weights import load_backbone
 
     _check_common(num_classes, head)
+    weights = None if weights in (None, "none") else weights  # "none" from registry options (TOML has no null)
     table = skip_layers(backbone)
     if len(decoder_filters) != 5 or any(int(f) < 1 for f in decoder_filters):
         raise UsageError(f"`decoder_filters` must be 5 positive integers (strides 16, 8, 4, 2, 1). "
@@ -155,7 +157,15 @@ def encoder_layer_names(model) -> list[str]:
             if not layer.name.startswith("decoder_") and layer.name != "segmentation_head" and layer.weights]
 
 
-def set_encoder_trainable(model, names, trainable: bool) -> None:
-    """Freeze (``trainable=False``) or unfreeze the named encoder layers; recompile the model afterwards."""
+def set_encoder_trainable(model, names, trainable: bool, batch_norm: bool = False) -> None:
+    """Freeze (``trainable=False``) or unfreeze the named encoder layers; recompile the model afterwards.
+
+    The encoder's batch-norm layers stay frozen, i.e. in inference mode with their ImageNet statistics, unless
+    ``batch_norm`` is true: with the small batches of segmentation training their batch statistics are noisy
+    and the moving averages lag the changing weights, so that the model in inference mode no longer matches the
+    model that was trained (the fine-tuning advice of the Keras transfer-learning guide).
+    """
     for layer_name in names:
-        model.get_layer(layer_name).trainable = trainable
+        layer = model.get_layer(layer_name)
+        is_norm = isinstance(layer, layers.BatchNormalization)
+        layer.trainable = bool(trainable and (batch_norm or not is_norm))

@@ -60,9 +60,8 @@ def load_segmenter(model: "str | os.PathLike | Segmenter" = DEFAULT_MODEL) -> Se
     """A registry name (task ``segment``) or a ``.keras`` file saved by ``visionkit segment train``."""
     if isinstance(model, Segmenter):
         return model
-    from visionkit.config import pretrained_dir
     from visionkit.registry import get_spec
-    from visionkit.weights import load_model_file
+    from visionkit.weights import fetch, load_model_file
 
     text = os.fspath(model)
     name = text
@@ -71,7 +70,7 @@ def load_segmenter(model: "str | os.PathLike | Segmenter" = DEFAULT_MODEL) -> Se
         if spec.task != "segment":
             raise ModelError(f"{spec.name!r} is a {spec.task} model, not a segmentation model "
                              f"(see `visionkit models list --task segment`)")
-        text, name = str(pretrained_dir() / spec.weights.file), spec.name
+        text, name = str(fetch(spec)), spec.name  # a bundled .keras (+ .json sidecar), hash-checked
     loaded = load_model_file(text)
     if len(loaded.model.output_shape) != 4:
         raise ModelError(f"{name}: output shape {loaded.model.output_shape} is not a per-pixel (H, W, classes) map; "
