@@ -57,3 +57,14 @@ def test_emit_writes_atomically(tmp_path, results):
 def test_format_from_path():
     assert format_from_path("a.csv") == "csv" and format_from_path("a.JSONL") == "jsonl"
     assert format_from_path(None, default="table") == "table"
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path, results):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        emit(results, "json", tmp_path / "out.json")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
