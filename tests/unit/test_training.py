@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -88,52 +87,57 @@ def test_default_strategy_has_one_replica():
         training.make_strategy("parameter-server")
 
 
-# A tiny training script: logs every batch to stdout so that the test knows when it is mid-epoch.
-_SCRIPT = textwrap.dedent("""
-    import sys, time, json
-    import numpy as np, keras
-    from visionkit import training
-    run = sys.argv[1]
+def train_tiny(run: str, emit) -> None:
+    """Train a tiny model for 6 epochs of 8 batches with resumable checkpoints; ``emit`` gets progress events."""
+    import keras
+
     training.seed_everything(0)
     x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
     y = (x.sum(axis=1) > 0).astype("int32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
     model.compile(training.make_optimizer("sgd", training.make_schedule("inverse-time", 0.1, 8, 6, decay=0.5)),
                   "sparse_categorical_crossentropy", metrics=["accuracy"])
 
     class Log(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            kernel = model.layers[0].get_weights()[0]
-            print(json.dumps({"start": int(getattr(model, "_initial_epoch", 0) or 0),
-                              "kernel_sum": float(kernel.sum()),
-                              "iterations": int(model.optimizer.iterations.numpy())}), flush=True)
+            emit({"start": int(getattr(model, "_initial_epoch", 0) or 0),
+                  "kernel_sum": float(model.layers[0].get_weights()[0].sum()),
+                  "iterations": int(model.optimizer.iterations.numpy())})
+
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
+
         def on_train_batch_end(self, batch, logs=None):
-            print(json.dumps({"epoch": self.epoch, "batch": batch}), flush=True)
-            time.sleep(0.05)
+            emit({"epoch": self.epoch, "batch": batch})
+            time.sleep(0.03)
+
         def on_epoch_end(self, epoch, logs=None):
-            print(json.dumps({"saved": epoch, "kernel_sum": float(model.layers[0].get_weights()[0].sum())}), flush=True)
+            emit({"saved": epoch, "kernel_sum": float(model.layers[0].get_weights()[0].sum())})
 
     callbacks = training.training_callbacks(run, plot=False, extra=[Log()])
     model.fit(x, y, batch_size=8, epochs=6, callbacks=callbacks, verbose=0, validation_data=(x, y))
-    print(json.dumps({"done": True}), flush=True)
-""")
+    emit({"done": True})
 
 
-def _run_script(run_dir: Path, kill_at: tuple[int, int] | None):
+_SCRIPT = ("import sys, json; from tests.unit.test_training import train_tiny; "
+           "train_tiny(sys.argv[1], lambda event: print(json.dumps(event), flush=True))")
+
+
+def _run_killed(run_dir: Path, kill_at: tuple[int, int]):
+    """Run ``train_tiny`` in a subprocess and SIGKILL it when it reports ``kill_at`` = (epoch, batch)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": "",
            "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(run_dir)], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, env=env)
+                               stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
     events = []
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     for line in process.stdout:
         if not line.startswith("{"):
             continue
         event = json.loads(line)
         events.append(event)
-        if kill_at and (event.get("epoch"), event.get("batch")) == kill_at:
+        if (event.get("epoch"), event.get("batch")) == kill_at:
             os.kill(process.pid, signal.SIGKILL)  # a real kill -9, in the middle of an epoch
             break
         assert time.monotonic() < deadline, "training script hung"
@@ -143,15 +147,16 @@ def _run_script(run_dir: Path, kill_at: tuple[int, int] | None):
 
 def test_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     run = tmp_path / "run"
-    code, events = _run_script(run, kill_at=(3, 4))  # fourth epoch, fifth of eight batches
+    code, events = _run_killed(run, kill_at=(3, 4))  # fourth epoch, fifth of eight batches
     assert code == -signal.SIGKILL
     saved = {e["saved"]: e["kernel_sum"] for e in events if "saved" in e}
     assert sorted(saved) == [0, 1, 2]
     assert training.resume_epoch(run) == 3
     assert [row["epoch"] for row in training.read_history(run / training.HISTORY_FILE)] == [0, 1, 2]
 
-    code, events = _run_script(run, kill_at=None)
-    assert code == 0 and events[-1] == {"done": True}
+    events = []
+    train_tiny(str(run), events.append)  # the same training, started again: it resumes (in this process)
+    assert events[-1] == {"done": True}
     start = events[0]
     assert start["start"] == 3, "resumed run restarted from scratch"
     assert start["kernel_sum"] == pytest.approx(saved[2], abs=1e-6), "weights are not those of the last checkpoint"
