@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import shared_data
 from tests.tasks.test_finetune_data import make_class_folders
 from visionkit.errors import UsageError
 
@@ -111,3 +112,14 @@ def test_frozen_backbone_keeps_batch_norm_statistics_in_phase_two():
     assert all(np.array_equal(a, b) for a, b in zip(before, after)), "moving statistics changed"
     assert not np.array_equal(kernel_before, backbone.get_layer("conv2").get_weights()[0])
     assert fm.parse_freeze("12") == 12 and fm.parse_freeze("ALL") == "all"
+
+
+def test_bundled_ants_bees_model_loads_by_name_and_classifies(model_cache):
+    """The registry entry (source "bundled") rebuilds the architecture and loads the shipped weights."""
+    import visionkit
+
+    data = shared_data("hymenoptera")
+    images = sorted((data / "train" / "ants").glob("*.jpg"))[:2] + sorted((data / "train" / "bees").glob("*.jpg"))[:2]
+    results = visionkit.classify(images, model="hymenoptera_efficientnet_lite0", top_k=2)
+    assert [r.top[0].label for r in results] == ["ants", "ants", "bees", "bees"]
+    assert all(abs(sum(p.score for p in r.top) - 1) < 1e-4 for r in results)
