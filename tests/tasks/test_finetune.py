@@ -81,6 +81,8 @@ def test_resume_of_a_finished_run_and_bad_options_are_refused(tiny_run, tmp_path
         visionkit.finetune(data, output=tmp_path / "x", base="lenet5", quiet=True)
     with pytest.raises(UsageError, match="freeze"):
         visionkit.finetune(data, output=tmp_path / "y", freeze="some", quiet=True)
+    with pytest.raises(UsageError, match="augmentation cannot change features"):
+        visionkit.finetune(data, output=tmp_path / "w", cache_features=True, augment="flip", quiet=True)
     with pytest.raises(UsageError, match="unknown finetune setting"):
         visionkit.finetune(data, output=tmp_path / "z", learning_rat=0.1)
 

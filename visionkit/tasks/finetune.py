@@ -100,6 +100,9 @@ def _resolve(options: FinetuneOptions, config: TrainConfig):
     if (options.head != "softmax" or options.cache_features) and freeze != "all":
         raise UsageError(f"--cache-features and --head {options.head} need the whole backbone frozen (--freeze all), "
                          f"received --freeze {options.freeze}")
+    if options.augment and (options.cache_features or options.head != "softmax") and not options.fine_tune_epochs:
+        raise UsageError("augmentation cannot change features that are computed once (--cache-features, --head "
+                         f"{options.head}); drop --augment, or add --fine-tune-epochs (phase two trains on images)")
     if options.class_weight not in CLASS_WEIGHTS:
         raise UsageError(f"--class-weight takes {' or '.join(CLASS_WEIGHTS)}, received {options.class_weight!r}")
     return spec, pretrained, freeze
