@@ -129,3 +129,31 @@ def test_calibrate_pairs_csv_errors(tmp_path, tiny_encoder):  # noqa: F811
     pairs.write_text("a,b\nx.png,y.png\n")
     result = run("faces", "calibrate", pairs, "--model", tiny_encoder)
     assert result.exit_code == 1 and "missing column(s) same" in result.stderr
+
+
+@pytest.mark.slow
+def test_train_tiny_run_then_resume(att, tmp_path, model_cache):  # noqa: F811
+    import shutil
+
+    data = tmp_path / "people"
+    for person in ("s11", "s12", "s13", "s14"):
+        (data / person).mkdir(parents=True)
+        for number in (1, 2, 3):
+            shutil.copy(att / person / f"{number}.png", data / person / f"{number}.png")
+    run_dir = tmp_path / "run"
+    args = ["faces", "train", data, "--run-dir", run_dir, "--input-size", 32, "--embedding-dim", 8, "-P", 2, "-K", 2,
+            "--head-epochs", 1, "--epochs", 1, "--holdout-names", "s13,s14", "--head-channels", 4]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["evaluated_on"] == "held-out" and summary["evaluation"]["pairs"] == 15
+    assert summary["detection"] == {"images": 12, "faces_found": 12, "found_after_upscaling": 0}
+    meta = json.loads((run_dir / "face_encoder.json").read_text())
+    assert meta["extra"]["held_out_identities"] == ["s13", "s14"] and 0 <= meta["extra"]["threshold"] <= 4
+    assert (run_dir / "head" / "history.csv").is_file() and (run_dir / "tail" / "history.csv").is_file()
+    assert (run_dir / "head.weights.h5").is_file() and (run_dir / "tail.weights.h5").is_file()
+    stamp = (run_dir / "tail.weights.h5").stat().st_mtime_ns
+    result = run(*args, "--resume")  # both phases are done: nothing is trained again, the model is evaluated again
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["evaluation"] == summary["evaluation"]
+    assert (run_dir / "tail.weights.h5").stat().st_mtime_ns == stamp

@@ -46,6 +46,12 @@ def test_backbone_encoder_is_colour_blind_when_grey(tmp_path):
 
     model = facenet.face_encoder("efficientnet_lite0", (64, 64, 3), 16, grayscale=True, backbone_weights="none")
     assert model.output_shape == (None, 16)
+    assert model.get_layer("head_reduce").input.shape[1:3] == (4, 4)  # cut at stride 16
+    assert facenet.set_trainable_tail(model, 0.0) == 0 and all(not w.trainable for w in model.get_layer(
+        "efficientnet_lite0_trunk").weights)
+    count = facenet.set_trainable_tail(model, 0.25)
+    trunk = model.get_layer("efficientnet_lite0_trunk")
+    assert count > 0 and trunk.layers[-1].trainable and not trunk.layers[1].trainable
     rng = np.random.default_rng(1)
     colour = rng.uniform(0, 255, (1, 64, 64, 3)).astype("float32")
     luma = colour @ np.array([0.299, 0.587, 0.114], dtype="float32")
@@ -58,4 +64,8 @@ def test_backbone_encoder_is_colour_blind_when_grey(tmp_path):
     save_model(model, path, spec, [], extra={"threshold": 0.9, "threshold_source": "test"})
     encoder = load_encoder(str(path))
     assert encoder.input_size == (64, 64) and encoder.threshold == 0.9
-    np.testing.assert_allclose(encoder.encode(colour.astype(np.uint8)), np.asarray(model(colour.astype(np.uint8).astype("float32"))), atol=1e-5)
+    pixels = colour.astype(np.uint8)
+    np.testing.assert_allclose(encoder.encode(pixels, mirror=False), np.asarray(model(pixels.astype("float32"))), atol=1e-5)
+    mirrored = encoder.encode(pixels[:, :, ::-1])  # with mirror averaging, a face and its mirror image encode alike
+    np.testing.assert_allclose(encoder.encode(pixels), mirrored, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(mirrored), 1.0, atol=1e-5)

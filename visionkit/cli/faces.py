@@ -175,12 +175,20 @@ def remove(name, db):
 @faces.command()
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("--run-dir", default="runs/faces", show_default=True, help="Run folder (a new -2, -3… if it exists).")
-@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, with its saved settings.")
 @click.option("--backbone", default=_TRAIN.backbone, show_default=True, help="Registry backbone (ImageNet weights).")
 @click.option("--input-size", type=click.IntRange(min=32), default=_TRAIN.input_size, show_default=True)
 @click.option("--embedding-dim", type=click.IntRange(min=2), default=_TRAIN.embedding_dim, show_default=True)
 @click.option("--grayscale", type=click.Choice(["auto", "yes", "no"]), default=_TRAIN.grayscale, show_default=True,
               help="Convert inputs to grey inside the model (auto: when every training face is grey).")
+@click.option("--feature-stride", type=click.Choice(["8", "16", "32"]), default=str(_TRAIN.feature_stride), show_default=True,
+              help="Cut the backbone at this output stride.")
+@click.option("--head", type=click.Choice(["spatial", "pool"]), default=_TRAIN.head, show_default=True,
+              help="spatial: 1×1 conv + flatten (aligned faces); pool: global average pooling.")
+@click.option("--head-channels", type=click.IntRange(min=1), default=_TRAIN.head_channels, show_default=True)
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=_TRAIN.dropout, show_default=True)
+@click.option("--fine-tune-fraction", type=click.FloatRange(0, 1), default=_TRAIN.fine_tune_fraction, show_default=True,
+              help="Share of the backbone's last layers trained in the second phase.")
 @click.option("-P", "--identities-per-batch", type=click.IntRange(min=2), default=_TRAIN.identities_per_batch, show_default=True)
 @click.option("-K", "--images-per-identity", type=click.IntRange(min=2), default=_TRAIN.images_per_identity, show_default=True)
 @click.option("--margin", type=click.FloatRange(min=0, min_open=True), default=_TRAIN.margin, show_default=True,
@@ -188,7 +196,7 @@ def remove(name, db):
 @click.option("--head-epochs", type=click.IntRange(min=0), default=_TRAIN.head_epochs, show_default=True,
               help="Epochs training the head alone (backbone frozen).")
 @click.option("--epochs", type=click.IntRange(min=0), default=_TRAIN.epochs, show_default=True,
-              help="Epochs training the whole network afterwards.")
+              help="Epochs afterwards, training the backbone's last layers (--fine-tune-fraction) too.")
 @click.option("--head-lr", type=float, default=_TRAIN.head_learning_rate, show_default=True)
 @click.option("--lr", type=float, default=_TRAIN.learning_rate, show_default=True)
 @click.option("--holdout", type=click.IntRange(min=0), default=_TRAIN.holdout, show_default=True,
@@ -197,11 +205,15 @@ def remove(name, db):
 @click.option("--seed", type=int, default=_TRAIN.seed, show_default=True)
 @click.option("--no-augment", is_flag=True, help="No flips, small rotations/zooms/shifts, contrast and brightness.")
 @click.pass_context
-def train(ctx, data, run_dir, resume, backbone, input_size, embedding_dim, grayscale, identities_per_batch,
-          images_per_identity, margin, head_epochs, epochs, head_lr, lr, holdout, holdout_names, seed, no_augment):
-    """Train a face encoder on DATA (a folder per identity) with the triplet loss."""
+def train(ctx, data, run_dir, resume, backbone, input_size, embedding_dim, grayscale, feature_stride, head, head_channels,
+          dropout, fine_tune_fraction, identities_per_batch, images_per_identity, margin, head_epochs, epochs, head_lr, lr,
+          holdout, holdout_names, seed, no_augment):
+    """Train a face encoder on DATA (a folder per identity) with the triplet loss (semi-hard negatives mined
+    inside batches of P identities × K images). Prints the held-out evaluation; the model is RUN_DIR/face_encoder.keras."""
     config = training_defaults.FaceTrainConfig(
         backbone=backbone, input_size=input_size, embedding_dim=embedding_dim, grayscale=grayscale,
+        feature_stride=int(feature_stride), head=head, head_channels=head_channels, dropout=dropout,
+        fine_tune_fraction=fine_tune_fraction,
         identities_per_batch=identities_per_batch, images_per_identity=images_per_identity, margin=margin,
         head_epochs=head_epochs, epochs=epochs, head_learning_rate=head_lr, learning_rate=lr, holdout=holdout,
         seed=seed, augment=not no_augment)
@@ -223,10 +235,12 @@ def train(ctx, data, run_dir, resume, backbone, input_size, embedding_dim, grays
               help="Where to write the ROC curve PNG.")
 @click.option("--save-threshold", type=click.Choice(["eer", "far"]), default=None,
               help="Write this threshold into the .keras model's sidecar, so verify uses it.")
+@click.option("--identities", default=None, help="Comma-separated sub-folders of a PAIRS folder to use (e.g. held-out people).")
 @output_options
 @click.pass_context
-def calibrate(ctx, pairs, model, target_far, method, roc_png, save_threshold, fmt, output):
+def calibrate(ctx, pairs, model, target_far, method, roc_png, save_threshold, identities, fmt, output):
     """ROC, AUC, EER and thresholds of a face encoder on PAIRS (a CSV a,b,same or a folder per identity)."""
     result = training_defaults.calibrate(pairs, model=model, target_far=target_far, method=method, roc_png=roc_png,
-                                         save_threshold=save_threshold, on_progress=progress_callback(ctx, "encoding"))
+                                         save_threshold=save_threshold, on_progress=progress_callback(ctx, "encoding"),
+                                         identities=[n.strip() for n in identities.split(",") if n.strip()] if identities else None)
     _emit([result], fmt, output)

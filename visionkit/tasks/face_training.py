@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from visionkit.data.faces import FaceFolder, all_pairs, folder_pairs, identity_folders, read_pairs_csv, split_identities
+from visionkit.data.faces import all_pairs, folder_pairs, identity_folders, read_pairs_csv, split_identities
 from visionkit.errors import InputError, UsageError
 from visionkit.results import FaceCalibration
 
@@ -40,11 +40,16 @@ class FaceTrainConfig:
     input_size: int = 112
     embedding_dim: int = 128
     grayscale: str = "auto"  # auto: grey-only training data -> the model converts inputs to grey
+    feature_stride: int = 16  # where the backbone is cut
+    head: str = "spatial"  # spatial (1×1 conv + flatten) or pool (global average)
+    head_channels: int = 64
+    dropout: float = 0.3
+    fine_tune_fraction: float = 0.4  # share of the backbone's last layers trained after the head epochs
     identities_per_batch: int = 8  # P
     images_per_identity: int = 4  # K
     margin: float = 0.2  # α
-    head_epochs: int = 5
-    epochs: int = 25  # whole-network epochs after the head epochs
+    head_epochs: int = 10
+    epochs: int = 30  # epochs after the head epochs, with the backbone's tail trainable too
     head_learning_rate: float = 1e-3
     learning_rate: float = 1e-4
     holdout: int = 0
@@ -183,72 +188,89 @@ def _compile(model, learning_rate: float, margin: float) -> None:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=triplet, metrics=[active])
 
 
+def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: float, epochs: int, data, steps: int,
+                 config: FaceTrainConfig, verbose: int) -> None:
+    """One phase (``head``: backbone frozen; ``tail``: its last layers too), resumable; skipped when already done.
+
+    Each phase keeps its history and checkpoints in ``run/<name>/`` and ends with ``run/<name>.weights.h5``.
+    """
+    from visionkit.models.facenet import set_trainable_tail
+    from visionkit.training import training_callbacks
+
+    done = run / f"{name}.weights.h5"
+    if done.is_file():
+        model.load_weights(done)
+        return
+    if not epochs:
+        return
+    set_trainable_tail(model, fraction)
+    _compile(model, learning_rate, config.margin)
+    model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=verbose,
+              callbacks=training_callbacks(run / name, phase=name, monitor="loss"))
+    model.save_weights(done)
+
+
 def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/faces", config: FaceTrainConfig = FaceTrainConfig(),
                 holdout_names: list[str] | None = None, resume: bool = False, quiet: bool = False,
                 on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Train an encoder on ``data`` (a folder per identity); returns the run summary (also ``summary.json``).
 
-    The model is saved as ``<run_dir>/face_encoder.keras`` with the EER threshold of the held-out pairs
-    (or of the training pairs when nothing is held out — optimistic, and said so in ``threshold_source``).
+    Phase ``head`` trains the head with the backbone frozen, phase ``tail`` also the backbone's last
+    ``fine_tune_fraction`` of layers at ``learning_rate``. ``resume`` continues ``run_dir`` with the settings saved
+    in its ``config.json`` (the ones given now are ignored). The model is saved as ``<run>/face_encoder.keras`` with
+    the EER threshold of the held-out pairs (or of the training pairs when nothing is held out — optimistic, and
+    said so in ``threshold_source``).
     """
     from visionkit.models.facenet import face_encoder
-    from visionkit.registry import ModelSpec
-    from visionkit.training import prepare_run_dir, seed_everything, training_callbacks, write_json_atomic
-    from visionkit.weights import save_model
+    from visionkit.tasks.faces import FaceEncoder
+    from visionkit.training import CONFIG_FILE, prepare_run_dir, seed_everything, write_json_atomic
 
+    run = prepare_run_dir(run_dir, resume=resume)
+    if resume:
+        saved = json.loads((run / CONFIG_FILE).read_text())
+        config, holdout_names, data = FaceTrainConfig(**saved["config"]), saved["held_out_identities"], saved["data"]
     if config.margin <= 0 or config.input_size < 32 or config.epochs < 0 or config.head_epochs < 0:
         raise UsageError(f"need margin > 0, input size ≥ 32 and epochs ≥ 0, received {config}")
+    if not 0.0 <= config.fine_tune_fraction <= 1.0:
+        raise UsageError(f"fine_tune_fraction must lie in [0, 1], received {config.fine_tune_fraction}")
     folder = identity_folders(data, min_images=2)
     train_names, held_names = split_identities(folder.names, holdout_names or config.holdout, config.seed)
-    run = prepare_run_dir(run_dir, resume=resume)
+    write_json_atomic(run / CONFIG_FILE, {"config": asdict(config), "data": str(data), "held_out_identities": held_names})
     seed_everything(config.seed)
     crops, found, upscaled = aligned_crops(folder.paths, config.input_size, on_progress=on_progress)
     detection = {"images": len(found), "faces_found": int(found.sum()), "found_after_upscaling": int(upscaled.sum())}
-    keep = FaceFolder(tuple(np.asarray(folder.paths)[found]), folder.labels[found], folder.names)
-    crops = crops[found]
-    train, held = keep.subset(train_names), keep.subset(held_names) if held_names else None
-    train_crops = crops[np.isin(keep.labels, [folder.names.index(n) for n in train_names])]
-    held_crops = crops[np.isin(keep.labels, [folder.names.index(n) for n in held_names])] if held_names else None
+    train_mask = found & np.isin(folder.labels, [folder.names.index(n) for n in train_names])
+    held_mask = found & np.isin(folder.labels, [folder.names.index(n) for n in held_names])
+    train_crops, train_labels = crops[train_mask], folder.labels[train_mask]
     grey = config.grayscale == "yes" or (config.grayscale == "auto" and bool(
         np.all(train_crops[..., 0] == train_crops[..., 1]) and np.all(train_crops[..., 1] == train_crops[..., 2])))
     size = (config.input_size, config.input_size, 3)
-    model = face_encoder(config.backbone, size, config.embedding_dim, grayscale=grey)
-    backbone = next(layer for layer in model.layers if hasattr(layer, "layers"))
-    batch = config.identities_per_batch * config.images_per_identity
-    steps = max(1, int(np.ceil(len(train_crops) / batch)))
+    options = {"backbone": config.backbone, "input_shape": list(size), "embedding_dim": config.embedding_dim,
+               "grayscale": grey, "feature_stride": config.feature_stride, "head": config.head,
+               "head_channels": config.head_channels, "dropout": config.dropout}
+    model = face_encoder(**{**options, "input_shape": size})
+    steps = max(1, int(np.ceil(len(train_crops) / (config.identities_per_batch * config.images_per_identity))))
     verbose = 0 if quiet else 2
-    head_done = run / "head.weights.h5"
-    if config.head_epochs and not head_done.is_file():
-        backbone.trainable = False
-        _compile(model, config.head_learning_rate, config.margin)
-        model.fit(_batches(train_crops, train.labels, config, steps, config.head_epochs, config.seed),
-                  epochs=config.head_epochs, steps_per_epoch=steps, verbose=verbose,
-                  callbacks=training_callbacks(run, phase="head", backup="backup-head", plot=False, monitor="loss"))
-        model.save_weights(head_done)
-    elif head_done.is_file():
-        model.load_weights(head_done)
-    if config.epochs:
-        backbone.trainable = True
-        _compile(model, config.learning_rate, config.margin)
-        model.fit(_batches(train_crops, train.labels, config, steps, config.epochs, config.seed + 1),
-                  epochs=config.epochs, steps_per_epoch=steps, verbose=verbose,
-                  callbacks=training_callbacks(run, phase="all", backup="backup-all", monitor="loss"))
-    from visionkit.tasks.faces import FaceEncoder
+    for phase, fraction, rate, epochs, seed in (("head", 0.0, config.head_learning_rate, config.head_epochs, config.seed),
+                                                ("tail", config.fine_tune_fraction, config.learning_rate, config.epochs,
+                                                 config.seed + 1)):
+        batches = _batches(train_crops, train_labels, config, steps, max(epochs, 1), seed)
+        _train_phase(model, run, phase, fraction, rate, epochs, batches, steps, config, verbose)
 
     encoder = FaceEncoder(model, "trained", (config.input_size, config.input_size), None, "")
-    evaluated_on, evaluation = "held-out", None
-    if held is not None:
-        evaluation = pair_evaluation(encoder.encode(held_crops), held.labels)
+    if held_names:
+        evaluated_on, crops_eval, labels_eval = "held-out", crops[held_mask], folder.labels[held_mask]
         source = f"EER on all pairs of {len(held_names)} held-out identities of {Path(data).name}"
     else:
-        evaluated_on = "training"
-        evaluation = pair_evaluation(encoder.encode(train_crops), train.labels)
+        evaluated_on, crops_eval, labels_eval = "training", train_crops, train_labels
         source = f"EER on the training pairs of {Path(data).name} (no identity held out: optimistic)"
+    evaluation = pair_evaluation(encoder.encode(crops_eval), labels_eval)
+    from visionkit.registry import ModelSpec
+    from visionkit.weights import save_model
+
     spec = ModelSpec(name="face_encoder", task="face-encoder", builder="visionkit.models.facenet:face_encoder",
                      description=f"{config.backbone} + {config.embedding_dim}-d triplet-loss head, trained on {Path(data).name}",
-                     input_size=(config.input_size, config.input_size),
-                     options={"backbone": config.backbone, "input_shape": list(size), "embedding_dim": config.embedding_dim,
-                              "grayscale": grey, "backbone_weights": "none"})
+                     input_size=(config.input_size, config.input_size), options={**options, "backbone_weights": "none"})
     summary = {"config": asdict(config), "grayscale": grey, "train_identities": train_names,
                "held_out_identities": held_names, "detection": detection, "evaluated_on": evaluated_on,
                "evaluation": evaluation, "threshold": evaluation["threshold_eer"], "threshold_source": source}
@@ -260,10 +282,13 @@ def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/face
 # --- calibration ------------------------------------------------------------------------------------------------
 
 
-def _pairs(source: str | os.PathLike):
+def _pairs(source: str | os.PathLike, identities: list[str] | None = None):
     path = Path(source)
     if path.is_dir():
-        return folder_pairs(identity_folders(path))
+        folder = identity_folders(path)
+        return folder_pairs(folder.subset(identities) if identities else folder)
+    if identities:
+        raise UsageError("identities= selects sub-folders of an identity folder, not rows of a pairs CSV")
     if path.is_file():
         return read_pairs_csv(path)
     raise InputError(f"{path}: no such pairs CSV or identity folder")
@@ -271,10 +296,11 @@ def _pairs(source: str | os.PathLike):
 
 def calibrate(pairs: str | os.PathLike, model="facenet_att_lite0", target_far: float = DEFAULT_TARGET_FAR,
               method: str = "distance", roc_png: str | os.PathLike | None = "roc.png", save_threshold: str | None = None,
-              on_progress: Callable[[int, int], None] | None = None) -> FaceCalibration:
+              identities: list[str] | None = None, on_progress: Callable[[int, int], None] | None = None) -> FaceCalibration:
     """Measure an encoder on labelled pairs (a CSV ``a,b,same`` or a folder per identity → all pairs).
 
-    Images without a face are left out (counted). ``save_threshold`` ("eer" or "far") writes that threshold into
+    ``identities`` restricts a folder to those sub-folders (e.g. the people held out of training). Images
+    without a face are left out (counted). ``save_threshold`` ("eer" or "far") writes that threshold into
     a ``.keras`` model's sidecar so that verify uses it; ``method="logistic"`` fits the logistic verifier on
     |f(x1) − f(x2)| (5-fold cross-validated accuracy and AUC reported) and saves it beside the model.
     """
@@ -287,7 +313,7 @@ def calibrate(pairs: str | os.PathLike, model="facenet_att_lite0", target_far: f
         raise UsageError(f"target false-accept rate must lie in (0, 1), received {target_far}")
     if save_threshold not in (None, "eer", "far"):
         raise UsageError(f"save_threshold must be 'eer' or 'far', received {save_threshold!r}")
-    listed = _pairs(pairs)
+    listed = _pairs(pairs, identities)
     encoder = load_encoder(model)
     images = sorted({p.a for p in listed} | {p.b for p in listed})
     encoded = {r.source: r.encodings[0] for r in embed(images, encoder, on_progress=on_progress) if r.ok}

@@ -151,13 +151,23 @@ class FaceEncoder:
     path: Path | None = None
     extra: dict | None = None
 
-    def encode(self, crops: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Encodings (n, d) of aligned crops (n, h, w, 3)."""
+    def encode(self, crops: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, mirror: bool = True) -> np.ndarray:
+        """Encodings (n, d) of aligned crops (n, h, w, 3).
+
+        With ``mirror`` (the default) each encoding is the normalised mean of the crop's and its mirror image's,
+        a standard test-time augmentation for aligned faces (they are nearly symmetric).
+        """
         crops = np.asarray(crops, dtype=np.float32)
         if crops.ndim != 4 or tuple(crops.shape[1:3]) != tuple(self.input_size):
             raise InputError(f"crops must be (n, {self.input_size[0]}, {self.input_size[1]}, 3), received {crops.shape}")
-        outputs = [np.asarray(self.model(crops[i:i + batch_size], training=False)) for i in range(0, len(crops), batch_size)]
-        return np.concatenate(outputs) if outputs else np.zeros((0, int(self.model.output_shape[-1])), np.float32)
+        if len(crops) == 0:
+            return np.zeros((0, int(self.model.output_shape[-1])), np.float32)
+        batches = [crops[i:i + batch_size] for i in range(0, len(crops), batch_size)]
+        outputs = np.concatenate([np.asarray(self.model(batch, training=False)) for batch in batches])
+        if mirror:
+            outputs = outputs + np.concatenate([np.asarray(self.model(batch[:, :, ::-1], training=False)) for batch in batches])
+            outputs /= np.maximum(np.linalg.norm(outputs, axis=1, keepdims=True), 1e-12)
+        return outputs.astype(np.float32)
 
 
 _ENCODERS: dict[str, FaceEncoder] = {}
