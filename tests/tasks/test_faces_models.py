@@ -9,7 +9,7 @@ from visionkit.errors import UsageError
 from visionkit.models import facenet
 
 
-def test_inception_resnet_v1_shape_and_weights():
+def test_inception_resnet_v1_shape_weights_and_h5_import(isolated_cache, tmp_path):
     # The weight count does not depend on the input size, so a small input keeps the test quick.
     model = facenet.inception_resnet_v1(input_shape=(96, 96, 3))
     assert model.output_shape == (None, 128)
@@ -22,6 +22,26 @@ def test_inception_resnet_v1_shape_and_weights():
     assert model.get_layer("Mixed_6a").output.shape[-1] == 896 and model.get_layer("Mixed_7a").output.shape[-1] == 1792
     batch = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
     np.testing.assert_allclose(np.linalg.norm(np.asarray(model(batch)), axis=1), 1.0, atol=1e-5)
+
+    # A legacy Keras HDF5 weights file (the format of the published FaceNet .h5) goes through
+    # `visionkit models import facenet_keras FILE` and loads into the registry model, layer by layer in order.
+    import h5py
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    from visionkit.registry import get_spec
+    from visionkit.tasks.faces import load_encoder
+    from visionkit.weights import import_file
+
+    for weight in model.weights:
+        weight.assign(np.random.default_rng(len(weight.path)).normal(size=weight.shape).astype("float32") * 0.01)
+    h5 = tmp_path / "facenet_weights.h5"
+    with h5py.File(h5, "w") as handle:
+        save_weights_to_hdf5_group(handle, model)
+    import_file(get_spec("facenet_keras"), h5)
+    encoder = load_encoder("facenet_keras")
+    assert encoder.input_size == (160, 160) and encoder.threshold == 0.80
+    loaded = {w.path: np.asarray(w) for w in encoder.model.weights}
+    assert all(np.array_equal(loaded[w.path], np.asarray(w)) for w in model.weights)
 
 
 def test_inception_resnet_v1_checks_its_arguments():

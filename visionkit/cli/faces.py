@@ -199,6 +199,8 @@ def remove(name, db):
               help="Epochs afterwards, training the backbone's last layers (--fine-tune-fraction) too.")
 @click.option("--head-lr", type=float, default=_TRAIN.head_learning_rate, show_default=True)
 @click.option("--lr", type=float, default=_TRAIN.learning_rate, show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default=_TRAIN.schedule, show_default=True,
+              help="Learning-rate schedule of the second phase (cosine: down to 0 at its end).")
 @click.option("--holdout", type=click.IntRange(min=0), default=_TRAIN.holdout, show_default=True,
               help="Identities to hold out (drawn with --seed), evaluated at the end.")
 @click.option("--holdout-names", default=None, help="Comma-separated identities to hold out instead.")
@@ -207,7 +209,7 @@ def remove(name, db):
 @click.pass_context
 def train(ctx, data, run_dir, resume, backbone, input_size, embedding_dim, grayscale, feature_stride, head, head_channels,
           dropout, fine_tune_fraction, identities_per_batch, images_per_identity, margin, head_epochs, epochs, head_lr, lr,
-          holdout, holdout_names, seed, no_augment):
+          schedule, holdout, holdout_names, seed, no_augment):
     """Train a face encoder on DATA (a folder per identity) with the triplet loss (semi-hard negatives mined
     inside batches of P identities × K images). Prints the held-out evaluation; the model is RUN_DIR/face_encoder.keras."""
     config = training_defaults.FaceTrainConfig(
@@ -215,7 +217,7 @@ def train(ctx, data, run_dir, resume, backbone, input_size, embedding_dim, grays
         feature_stride=int(feature_stride), head=head, head_channels=head_channels, dropout=dropout,
         fine_tune_fraction=fine_tune_fraction,
         identities_per_batch=identities_per_batch, images_per_identity=images_per_identity, margin=margin,
-        head_epochs=head_epochs, epochs=epochs, head_learning_rate=head_lr, learning_rate=lr, holdout=holdout,
+        head_epochs=head_epochs, epochs=epochs, head_learning_rate=head_lr, learning_rate=lr, schedule=schedule, holdout=holdout,
         seed=seed, augment=not no_augment)
     names = [n.strip() for n in holdout_names.split(",") if n.strip()] if holdout_names else None
     quiet = ctx.find_root().obj.get("quiet")

@@ -52,6 +52,7 @@ class FaceTrainConfig:
     epochs: int = 30  # epochs after the head epochs, with the backbone's tail trainable too
     head_learning_rate: float = 1e-3
     learning_rate: float = 1e-4
+    schedule: str = "cosine"  # of the tail phase's rate: cosine (to 0) or constant
     holdout: int = 0
     seed: int = 0
     augment: bool = True
@@ -174,7 +175,8 @@ def _batches(crops: np.ndarray, labels: np.ndarray, config: FaceTrainConfig, ste
     return dataset.prefetch(2)
 
 
-def _compile(model, learning_rate: float, margin: float) -> None:
+def _compile(model, learning_rate, margin: float) -> None:
+    """Adam (``learning_rate`` a float or a schedule), the semi-hard triplet loss, and the share of active triplets."""
     import keras
 
     from visionkit.ops.face_metrics import active_triplet_fraction, semi_hard_triplet_loss
@@ -204,7 +206,10 @@ def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: fl
     if not epochs:
         return
     set_trainable_tail(model, fraction)
-    _compile(model, learning_rate, config.margin)
+    from visionkit.training import make_schedule
+
+    _compile(model, make_schedule(config.schedule if name == "tail" else "constant", learning_rate, steps, epochs),
+             config.margin)
     model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=verbose,
               callbacks=training_callbacks(run / name, phase=name, monitor="loss"))
     model.save_weights(done)
