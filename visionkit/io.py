@@ -168,6 +168,17 @@ def expand_sources(inputs: Iterable[Union[str, os.PathLike]], recursive: bool = 
     return paths
 
 
+def as_sources(images, recursive: bool = False) -> list:
+    """One image or many, as a list: paths/folders/globs/.txt lists expanded; arrays, bytes and PIL images kept."""
+    single = isinstance(images, (str, os.PathLike, bytes, bytearray, Image.Image))
+    if single or (isinstance(images, np.ndarray) and images.ndim in (2, 3)):
+        images = [images]
+    images = list(images)
+    if images and all(isinstance(i, (str, os.PathLike)) for i in images):
+        return expand_sources(images, recursive=recursive)
+    return images
+
+
 @dataclass(frozen=True)
 class LoadedImage:
     """One item of a batch: the image, or the reason it could not be read."""

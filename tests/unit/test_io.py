@@ -180,3 +180,13 @@ def test_save_image_is_atomic_and_checks_extension(tmp_path, photo):
     with pytest.raises(InputError, match="extension"):
         save_image(tmp_path / "out.xyz", photo)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_as_sources_wraps_single_inputs_and_expands_paths(tmp_path, photo):
+    from visionkit.io import as_sources
+
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    assert as_sources(photo)[0] is photo and len(as_sources([photo, photo])) == 2
+    assert as_sources(b"\x89PNG") == [b"\x89PNG"]
+    assert as_sources(tmp_path) == [str(tmp_path / "a.png")]
+    assert as_sources(str(tmp_path / "*.png")) == [str(tmp_path / "a.png")]

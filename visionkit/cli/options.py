@@ -9,6 +9,25 @@ import click
 from visionkit.writers import FORMATS
 
 
+class DefaultCommandGroup(click.Group):
+    """A group whose first argument, when it is not a sub-command, starts ``default_command``.
+
+    So ``visionkit detect photo.jpg`` means ``visionkit detect predict photo.jpg``.
+    """
+
+    default_command = "predict"
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def is_quiet(ctx: click.Context) -> bool:
+    """Whether ``visionkit -q`` was given."""
+    return bool((ctx.find_root().obj or {}).get("quiet"))
+
+
 def output_options(function):
     """``--format`` and ``--output`` (format guessed from the output file's extension)."""
     function = click.option("-o", "--output", type=click.Path(dir_okay=False),
@@ -34,7 +53,7 @@ def recursive_option(function):
 
 def progress_callback(ctx: click.Context, label: str, minimum: int = 2):
     """A callback(done, total) that draws a progress bar on stderr, or None when --quiet."""
-    if ctx.find_root().obj.get("quiet"):
+    if is_quiet(ctx):
         return None
     state: dict = {}
 
@@ -58,6 +77,6 @@ def report_failures(ctx: click.Context, results) -> None:
     for result in bad:
         click.echo(f"error: {result.error}", err=True)
     if bad:
-        if not ctx.find_root().obj.get("quiet"):
+        if not is_quiet(ctx):
             click.echo(f"{len(bad)} of {len(results)} inputs failed", err=True)
         ctx.exit(1)

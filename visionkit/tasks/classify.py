@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from visionkit.errors import UsageError
-from visionkit.io import ImageSource, expand_sources, iter_images, source_name
+from visionkit.io import ImageSource, as_sources, iter_images, source_name
 from visionkit.results import Classification, Prediction
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -70,19 +70,6 @@ def _as_probabilities(outputs: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def _normalise_inputs(images, recursive: bool) -> list:
-    if isinstance(images, (str, os.PathLike)):
-        images = [images]
-    elif isinstance(images, np.ndarray) and images.ndim in (2, 3):
-        images = [images]
-    elif isinstance(images, (bytes, bytearray)):
-        images = [images]
-    images = list(images)
-    if images and all(isinstance(i, (str, os.PathLike)) for i in images):
-        return expand_sources(images, recursive=recursive)
-    return images
-
-
 def classify(
     images: ImageSource | Sequence[ImageSource],
     model: str = DEFAULT_MODEL,
@@ -104,7 +91,7 @@ def classify(
         raise UsageError(f"top_k must be at least 1, received {top_k}")
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, received {batch_size}")
-    sources = _normalise_inputs(images, recursive)
+    sources = as_sources(images, recursive)
     missing = [isinstance(s, (str, os.PathLike)) and not os.path.isfile(s) for s in sources]
     if all(missing):  # nothing to classify: report without loading the model
         return [Classification(source_name(s, i), (), str(model), error=f"{source_name(s, i)}: no such file")
