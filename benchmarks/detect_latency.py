@@ -1,7 +1,7 @@
 """Detection latency: end-to-end ms per image (decode -> letterbox -> model -> decode -> NMS) vs the bare model call.
 
-Both are measured in one run on the same images, one image at a time (batch 1, the interactive case); each figure
-is the median over ``--repeats`` passes. The stages of the end-to-end path are timed too, so the overhead
+Both are measured in one run on the same images, one image at a time (batch 1, the interactive case), passes
+interleaved; each figure is the median over ``--repeats`` passes. The stages of the end-to-end path are timed too, so the overhead
 around the network is visible.
 
     python benchmarks/detect_latency.py [--model yolo_raccoon] [--images examples] [--repeats 5]
@@ -36,14 +36,11 @@ def main() -> None:
     detector.raw(canvases[0])  # trace once
     detect(paths[0], detector)
 
-    def per_image(function) -> float:
-        passes = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            for index in range(len(paths)):
-                function(index)
-            passes.append((time.perf_counter() - start) / len(paths) * 1000)
-        return statistics.median(passes)
+    def one_pass(function) -> float:
+        start = time.perf_counter()
+        for index in range(len(paths)):
+            function(index)
+        return (time.perf_counter() - start) / len(paths) * 1000
 
     stage = {}
 
@@ -60,9 +57,12 @@ def main() -> None:
         for name, value in zip(("decode image", "letterbox", "model", "decode + NMS"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stage.setdefault(name, []).append(value * 1000)
 
-    bare = per_image(lambda i: detector.raw(canvases[i]))
-    end_to_end = per_image(lambda i: detect(paths[i], detector, batch_size=1))
-    per_image(staged)
+    passes: dict = {"bare": [], "end": []}
+    for _ in range(args.repeats):  # interleaved, so that load from other processes hits all alike
+        passes["bare"].append(one_pass(lambda i: detector.raw(canvases[i])))
+        passes["end"].append(one_pass(lambda i: detect(paths[i], detector, batch_size=1)))
+        one_pass(staged)
+    bare, end_to_end = statistics.median(passes["bare"]), statistics.median(passes["end"])
     print(f"model {detector.name}, input {detector.input_size[0]}x{detector.input_size[1]}, {len(paths)} images, "
           f"median of {args.repeats} passes")
     print(f"bare model call      {bare:8.2f} ms/image")

@@ -68,6 +68,8 @@ def _suppression_edges(boxes: np.ndarray, areas: np.ndarray, iou: float) -> tupl
             p = np.repeat(np.arange(first, last), chunk_counts)
             q = p + 1 + np.arange(total) - np.repeat(starts[first:last] - starts[first], chunk_counts)
             height = np.minimum(y2[p], y2[q]) - np.maximum(y1[p], y1[q])
+            rows = height > 0  # pairs that overlap vertically too (few): score only those
+            p, q, height = p[rows], q[rows], height[rows]
             width = np.minimum(x2[p], x2[q]) - x1[q]
             intersection = np.clip(width, 0, None) * np.clip(height, 0, None)
             union = area[p] + area[q] - intersection
@@ -116,12 +118,18 @@ def _greedy_sweep(boxes: np.ndarray, areas: np.ndarray, iou: float, limit: int) 
     alive = np.ones(len(x1), dtype=bool)  # by x position
     alive_by_rank = np.ones(len(x1), dtype=bool)
     kept: list[int] = []
-    rank, quiet_rounds = 0, 0
-    while rank < len(x1) and len(kept) < limit and quiet_rounds < _PATIENCE:
+    rank, quiet_rounds, dead = 0, 0, 0
+    count = len(x1)
+    while rank < count and len(kept) < limit and quiet_rounds < _PATIENCE:
         rank += int(np.argmax(alive_by_rank[rank:]))  # next undecided box in score order
         if not alive_by_rank[rank]:
-            rank = len(x1)
+            rank = count
             break
+        if dead > len(x1) // 2 and len(x1) > 256:  # drop the dead from the x-sorted arrays: smaller windows
+            by_x, x1, y1, x2, y2, scaled_area = (a[alive] for a in (by_x, x1, y1, x2, y2, scaled_area))
+            position[by_x] = np.arange(len(by_x))
+            alive = np.ones(len(by_x), dtype=bool)
+            widest, dead = float((x2 - x1).max()), 0
         p = position[rank]
         alive[p] = alive_by_rank[rank] = False
         kept.append(rank)
@@ -140,8 +148,9 @@ def _greedy_sweep(boxes: np.ndarray, areas: np.ndarray, iou: float, limit: int) 
         removed = len(removed_at)
         alive[removed_at] = False
         alive_by_rank[by_x[removed_at]] = False
+        dead += removed + 1
         quiet_rounds = quiet_rounds + 1 if removed < _FEW else 0
-    undecided = np.flatnonzero(alive_by_rank[rank:]) + rank
+    undecided = np.flatnonzero(alive_by_rank[rank:count]) + rank
     return kept, undecided if len(kept) < limit else undecided[:0]
 
 

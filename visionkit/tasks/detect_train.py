@@ -227,6 +227,6 @@ def _without_optimizer(model):
     """A clone holding only the weights (a compiled model would also save Adam's two moments per weight)."""
     import keras
 
-    clean = keras.models.clone_model(model)
+    clean = keras.Model.from_config(model.get_config())  # clone_model / model_from_json would recompile it
     clean.set_weights(model.get_weights())
     return clean
