@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -60,8 +60,6 @@ class DetectTrainOptions:
     augment: bool = True
     seed: int = 0
     on_error: str = "raise"
-    classes_file: str | None = None
-    notes: list = field(default_factory=list)
 
     def check(self) -> None:
         from visionkit.models.yolo import check_input_size
@@ -110,7 +108,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
         saved = json.loads(config_path.read_text())
         if Path(saved["data"]).resolve() != Path(data).resolve():
             raise UsageError(f"{run_dir} was trained on {saved['data']}, not {data}; resume with the same data")
-        options = DetectTrainOptions(**saved)
+        options = DetectTrainOptions(**{k: v for k, v in saved.items() if k in DetectTrainOptions.__dataclass_fields__})
     else:
         unknown = set(settings) - set(DetectTrainOptions.__dataclass_fields__)
         if unknown:
@@ -141,7 +139,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
                  f"({evaluation.images} images)")
     seconds = time.monotonic() - started
     return DetectionTrainingRun(str(run_dir), str(model_path), tuple(tuple(a) for a in anchors), anchor_iou,
-                                epochs_done, seconds, evaluation, resumed_from, tuple(options.notes))
+                                epochs_done, seconds, evaluation, resumed_from, tuple(train_set.warnings + val_set.warnings))
 
 
 def _anchors(options: DetectTrainOptions, train_set) -> tuple[list, float]:
