@@ -66,8 +66,8 @@ class DetectTrainOptions:
 
         check_input_size((self.input_size, self.input_size))
         if self.epochs < 1 or not 0 <= self.frozen_epochs <= self.epochs:
-            raise UsageError(f"need epochs >= 1 and 0 <= frozen epochs <= epochs, received {self.frozen_epochs} "
-                             f"frozen of {self.epochs}")
+            raise UsageError(f"the frozen-backbone epochs are part of all epochs: received {self.frozen_epochs} frozen "
+                             f"of {self.epochs} in all; lower --frozen-epochs or raise --epochs")
         if self.batch_size < 1 or self.learning_rate <= 0 or self.finetune_lr <= 0:
             raise UsageError("batch size and learning rates must be positive")
 
