@@ -157,3 +157,9 @@ def test_train_tiny_run_then_resume(att, tmp_path, model_cache):  # noqa: F811
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["evaluation"] == summary["evaluation"]
     assert (run_dir / "tail.weights.h5").stat().st_mtime_ns == stamp
+    # the saved file encodes like the trained model: calibrating it on the held-out people gives the run's AUC
+    result = run("faces", "calibrate", data, "--identities", "s13,s14", "--model", run_dir / "face_encoder.keras",
+                 "--roc", tmp_path / "roc.png", "--format", "json")
+    assert result.exit_code == 0, result.output
+    calibrated = json.loads(result.stdout)[0]
+    assert calibrated["pairs"] == 15 and calibrated["auc"] == pytest.approx(summary["evaluation"]["auc"], abs=1e-6)

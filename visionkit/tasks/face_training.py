@@ -279,7 +279,13 @@ def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/face
     summary = {"config": asdict(config), "grayscale": grey, "train_identities": train_names,
                "held_out_identities": held_names, "detection": detection, "evaluated_on": evaluated_on,
                "evaluation": evaluation, "threshold": evaluation["threshold_eer"], "threshold_source": source}
-    save_model(model, run / "face_encoder.keras", spec, [], extra=summary)
+    clean = face_encoder(**{**options, "input_shape": size, "backbone_weights": "none"})  # no optimizer state saved
+    by_path = {weight.path: weight for weight in model.weights}
+    if len(by_path) != len(model.weights) or len(clean.weights) != len(model.weights):
+        raise RuntimeError("weight paths of the trained encoder are not unique; cannot copy them for saving")
+    for weight in clean.weights:
+        weight.assign(by_path[weight.path])
+    save_model(clean, run / "face_encoder.keras", spec, [], extra=summary)
     write_json_atomic(run / "summary.json", summary)
     return {**summary, "model": str(run / "face_encoder.keras"), "run_dir": str(run)}
 
