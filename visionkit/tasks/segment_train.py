@@ -95,6 +95,14 @@ def build_model(config: SegmentConfig, num_classes: int, weights: str | None = "
                               freeze_encoder=config.freeze_encoder, head=config.head, weights=weights)
 
 
+def inference_model(model):
+    """The same layers and weights as a model without optimizer state (the saved file is then ~weights only;
+    resuming uses the run's backup/ checkpoint, not model.keras)."""
+    import keras
+
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
 def _validation_callback(batches, loss, names):
     import keras
 
@@ -195,7 +203,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
         curves["miou"] = [float("nan")] * len(curves["val_miou"])  # no training-set mIoU: only the held-out line
         plot_curves(curves, run_dir / tr.CURVES_FILE, title="segmentation")
     model_path = run_dir / "model.keras"
-    save_model(model, model_path, spec, names, extra)
+    save_model(inference_model(model), model_path, spec, names, extra)
     report = evaluate(str(model_path), data, subset="val", skip_unmasked=True)
     tr.write_json_atomic(run_dir / "report.json", report.to_dict())
     plot_confusion(np.array(report.pooled["confusion_matrix"]), names, run_dir / "confusion.png")
