@@ -203,3 +203,14 @@ def test_augmented_boxes_still_cover_their_objects(tmp_path):
 def test_shared_raccoon_loads():
     data = load_detection_data(shared_data("raccoon"))
     assert len(data) == 160 and data.class_names == ["raccoon"] and data.box_count >= 160
+
+
+def test_select_classes_keeps_their_boxes_and_leaves_background(tmp_path):
+    from visionkit.errors import UsageError
+
+    data = load_detection_data(make_yolo_dataset(tmp_path / "d", count=4))  # classes alternate square, bar
+    bars = data.select_classes(["bar"])
+    assert bars.class_names == ["bar"] and [len(a.boxes) for a in bars.items] == [0, 1, 0, 1]
+    assert all(a.classes.tolist() in ([], [0]) for a in bars.items)
+    with pytest.raises(UsageError, match="unknown class"):
+        data.select_classes(["cat"])

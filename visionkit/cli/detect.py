@@ -105,6 +105,8 @@ def predict(ctx, images, model, conf, iou, classes, max_det, agnostic, save_dir,
 @click.option("--head-filters", type=click.IntRange(min=8), default=train_defaults.DEFAULT_HEAD_FILTERS, show_default=True)
 @click.option("--ignore-iou", type=click.FloatRange(0, 1), default=train_defaults.DEFAULT_IGNORE_IOU, show_default=True,
               help="Anchors whose box overlaps a ground truth this much are not punished as background.")
+@click.option("--classes", "classes", default=None, callback=lambda ctx, param, value: _classes(value),
+              help="Train on these classes only (comma-separated names); boxes of the others are dropped.")
 @click.option("--no-augment", "augment", flag_value=False, default=True, help="No flip / scale / translate / colour jitter.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--skip-bad-labels", is_flag=True, help="Drop bad boxes and files (with a warning) instead of stopping.")

@@ -67,6 +67,21 @@ class DetectionData:
     def subset(self, indices) -> "DetectionData":
         return replace(self, items=[self.items[i] for i in indices], warnings=list(self.warnings))
 
+    def select_classes(self, names) -> "DetectionData":
+        """Only the boxes of classes ``names`` (in that order); images left without boxes become background."""
+        lookup = {name.lower(): i for i, name in enumerate(self.class_names)}
+        missing = [n for n in names if n.lower() not in lookup]
+        if missing:
+            raise UsageError(f"unknown class(es) {', '.join(missing)}; the data set has {', '.join(self.class_names[:20])}")
+        new_index = np.full(len(self.class_names), -1, dtype=np.int64)
+        for i, name in enumerate(names):
+            new_index[lookup[name.lower()]] = i
+        items = []
+        for a in self.items:
+            kept = new_index[a.classes] >= 0 if len(a.classes) else np.zeros(0, dtype=bool)
+            items.append(replace(a, boxes=a.boxes[kept], classes=new_index[a.classes][kept]))
+        return replace(self, items=items, class_names=list(names), warnings=list(self.warnings))
+
     def split(self, fraction: float, seed: int = 0) -> tuple["DetectionData", "DetectionData"]:
         """A seeded random split: (the rest, a held-out ``fraction`` of the images)."""
         if not 0.0 < fraction < 1.0:

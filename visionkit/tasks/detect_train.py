@@ -60,6 +60,7 @@ class DetectTrainOptions:
     augment: bool = True
     seed: int = 0
     on_error: str = "raise"
+    classes: list | None = None  # train on these class names only (their boxes; the rest is background)
 
     def check(self) -> None:
         from visionkit.models.yolo import check_input_size
@@ -83,9 +84,13 @@ def _split(options: DetectTrainOptions):
     data = load_detection_data(options.data, options.format, on_error=options.on_error)
     if options.val:
         val = load_detection_data(options.val, options.format, data.class_names, options.on_error)
+        if options.classes:
+            data, val = data.select_classes(options.classes), val.select_classes(options.classes)
         if val.class_names != data.class_names:
             raise UsageError(f"validation classes {val.class_names[:5]} differ from training classes {data.class_names[:5]}")
         return data, val
+    if options.classes:
+        data = data.select_classes(options.classes)
     if len(data) < 5:
         raise UsageError(f"{options.data}: only {len(data)} images; a detector needs more (or give --val)")
     return data.split(options.val_fraction, options.seed)
