@@ -37,14 +37,14 @@ class FaceTrainConfig:
     """Defaults of ``visionkit faces train`` (the CLI reads them from here)."""
 
     backbone: str = "efficientnet_lite0"
-    input_size: int = 112
+    input_size: int = 144
     embedding_dim: int = 128
     grayscale: str = "auto"  # auto: grey-only training data -> the model converts inputs to grey
     feature_stride: int = 16  # where the backbone is cut
     head: str = "spatial"  # spatial (1×1 conv + flatten) or pool (global average)
     head_channels: int = 64
     dropout: float = 0.3
-    fine_tune_fraction: float = 0.4  # share of the backbone's last layers trained after the head epochs
+    fine_tune_fraction: float = 0.6  # share of the backbone's last layers trained after the head epochs
     identities_per_batch: int = 8  # P
     images_per_identity: int = 4  # K
     margin: float = 0.2  # α
