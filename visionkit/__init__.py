@@ -32,6 +32,8 @@ _VERBS = {
     "enroll_face": "visionkit.tasks.faces:enroll",
     "identify_faces": "visionkit.tasks.faces:identify",
     "FaceDatabase": "visionkit.facedb:FaceDatabase",
+    "train_faces": "visionkit.tasks.face_training:train_faces",
+    "calibrate_faces": "visionkit.tasks.face_training:calibrate",
     "finetune": "visionkit.tasks.finetune:finetune",
     "evaluate": "visionkit.tasks.evaluate:evaluate",
     "export": "visionkit.tasks.export:export",
