@@ -191,7 +191,7 @@ def _compile(model, learning_rate, margin: float) -> None:
 
 
 def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: float, epochs: int, data, steps: int,
-                 config: FaceTrainConfig, verbose: int) -> None:
+                 config: FaceTrainConfig, quiet: bool) -> None:
     """One phase (``head``: backbone frozen; ``tail``: its last layers too), resumable; skipped when already done.
 
     Each phase keeps its history and checkpoints in ``run/<name>/`` and ends with ``run/<name>.weights.h5``.
@@ -210,8 +210,8 @@ def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: fl
 
     _compile(model, make_schedule(config.schedule if name == "tail" else "constant", learning_rate, steps, epochs),
              config.margin)
-    model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=verbose,
-              callbacks=training_callbacks(run / name, phase=name, monitor="loss"))
+    model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=0,  # one line per epoch on stderr instead
+              callbacks=training_callbacks(run / name, phase=name, monitor="loss", epoch_lines=not quiet))
     model.save_weights(done)
 
 
@@ -255,12 +255,11 @@ def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/face
                "head_channels": config.head_channels, "dropout": config.dropout}
     model = face_encoder(**{**options, "input_shape": size})
     steps = max(1, int(np.ceil(len(train_crops) / (config.identities_per_batch * config.images_per_identity))))
-    verbose = 0 if quiet else 2
     for phase, fraction, rate, epochs, seed in (("head", 0.0, config.head_learning_rate, config.head_epochs, config.seed),
                                                 ("tail", config.fine_tune_fraction, config.learning_rate, config.epochs,
                                                  config.seed + 1)):
         batches = _batches(train_crops, train_labels, config, steps, max(epochs, 1), seed)
-        _train_phase(model, run, phase, fraction, rate, epochs, batches, steps, config, verbose)
+        _train_phase(model, run, phase, fraction, rate, epochs, batches, steps, config, quiet)
 
     encoder = FaceEncoder(model, "trained", (config.input_size, config.input_size), None, "")
     if held_names:
@@ -397,7 +396,11 @@ def _save_threshold(encoder, threshold: float, which: str, pairs: str) -> str:
     meta.setdefault("extra", {}).update(threshold=float(threshold), threshold_source=f"{which.upper()} on {pairs}")
     from visionkit.writers import write_text_atomic
 
-    write_text_atomic(path, json.dumps(meta, indent=2))
+    try:
+        write_text_atomic(path, json.dumps(meta, indent=2))
+    except OSError as error:
+        raise InputError(f"cannot write the threshold into {path} ({error.strerror}); copy the model and its .json "
+                         "somewhere writable and pass that .keras path") from None
     encoder.threshold, encoder.threshold_source = float(threshold), f"{which.upper()} on {pairs}"
     return str(path)
 
