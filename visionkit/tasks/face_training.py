@@ -3,8 +3,8 @@
 Training (FaceNet, Schroff et al. 2015): faces are aligned once (MTCNN + similarity transform, cached), batches
 hold P identities × K images (§3.2), triplets are mined online inside each batch (semi-hard negatives), the
 loss is max(d(A, P) − d(A, N) + α, 0). The encoder is an ImageNet-pretrained registry backbone with a 128-d
-L2-normalised head (:func:`visionkit.models.facenet.face_encoder`): first the head alone, then everything at a
-lower rate. Some identities can be held out (never seen); the run then reports ROC AUC, EER and accuracy on
+L2-normalised head (:func:`visionkit.models.facenet.face_encoder`): first the head alone, then also the last
+layers of the backbone at a lower, cosine-decayed rate. Some identities can be held out (never seen); the run then reports ROC AUC, EER and accuracy on
 all pairs of the held-out people and stores the EER threshold in the model's sidecar.
 
 Calibration: ROC curve, AUC, EER, the thresholds at the EER and at a target false-accept rate (scikit-learn),
