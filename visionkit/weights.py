@@ -199,6 +199,18 @@ def with_preprocessing(model, spec: ModelSpec, **build_keywords):
     return rebuilt
 
 
+#: Modules whose import registers Keras-serialisable layers/losses; imported before loading any .keras file.
+CUSTOM_OBJECT_MODULES = ("visionkit.models.layers", "visionkit.models.facenet", "visionkit.models.yolo",
+                         "visionkit.convert.darknet", "visionkit.ops.seg_losses", "visionkit.ops.yolo_loss")
+
+
+def register_custom_objects() -> None:
+    import importlib
+
+    for module in CUSTOM_OBJECT_MODULES:
+        importlib.import_module(module)
+
+
 def save_keras_atomic(model, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` file beside ``path``, then rename (Keras insists on the suffix)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +239,7 @@ def _load_converted(spec: ModelSpec):
     """Load the cached conversion if its stamp matches; else convert again and cache it."""
     import keras
 
-    import visionkit.models.layers  # noqa: F401  (registers ChannelNormalize for loading)
+    register_custom_objects()
 
     path = _converted_path(spec)
     stamp = path.with_suffix(".keras.sha256")
@@ -298,7 +310,7 @@ def load_model_file(path: str | os.PathLike) -> LoadedModel:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    import visionkit.models.layers  # noqa: F401  (registers custom layers)
+    register_custom_objects()
 
     try:
         model = keras.models.load_model(path, compile=False)

@@ -88,3 +88,18 @@ def test_conversion_cache_key_follows_the_spec():
     assert conversion_fingerprint(spec) == conversion_fingerprint(get_spec("efficientnet_lite0"))
     assert conversion_fingerprint(replace(spec, mean=(0.0, 0.0, 0.0))) != conversion_fingerprint(spec)
     assert conversion_fingerprint(replace(spec, options={"padding": "symmetric"})) != conversion_fingerprint(spec)
+
+
+def test_every_module_with_serialisable_layers_is_registered_before_loading():
+    import re
+    from pathlib import Path
+
+    from visionkit.weights import CUSTOM_OBJECT_MODULES
+
+    root = Path(__file__).resolve().parents[2]
+    registering = {
+        ".".join(path.relative_to(root).with_suffix("").parts)
+        for path in (root / "visionkit").rglob("*.py")
+        if re.search(r"register_keras_serializable", path.read_text(encoding="utf-8"))
+    }
+    assert registering <= set(CUSTOM_OBJECT_MODULES), registering - set(CUSTOM_OBJECT_MODULES)
