@@ -135,3 +135,17 @@ def test_registry_names_of_other_tasks_are_refused():
 
     with pytest.raises(ModelError, match="not a segmentation model"):
         S.load_segmenter("efficientnet_lite0")
+
+
+def test_shipped_default_is_registered_small_and_hash_checked():
+    from visionkit.config import pretrained_dir
+    from visionkit.registry import get_spec
+    from visionkit.weights import file_hash
+
+    spec = get_spec(S.DEFAULT_MODEL)
+    path = pretrained_dir() / spec.weights.file
+    assert spec.task == "segment" and spec.weights.source == "bundled"
+    assert path.stat().st_size < 20_000_000 and file_hash(path) == spec.weights.hash
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["class_names"] == ["background", "person"] and len(meta["extra"]["val_stems"]) == 20
+    assert (pretrained_dir() / spec.card).is_file()
