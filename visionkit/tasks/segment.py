@@ -77,7 +77,8 @@ def load_segmenter(model: "str | os.PathLike | Segmenter" = DEFAULT_MODEL) -> Se
                          "not a segmentation model")
     extra = loaded.extra or {}
     channels = loaded.model.output_shape[-1]
-    names = list(loaded.class_names) if len(loaded.class_names) == max(2, channels) else [str(i) for i in range(max(2, channels))]
+    count = max(2, channels)  # a sigmoid head's one channel is two classes
+    names = list(loaded.class_names) if len(loaded.class_names) == count else [str(i) for i in range(count)]
     return Segmenter(loaded.model, name, names, extra.get("long_side"), int(extra.get("multiple", 32)), extra)
 
 
@@ -182,7 +183,8 @@ def _save_outputs(save_dir: Path, stem: str, image: np.ndarray, result: Masks, a
 
 
 def _as_sources(images, recursive: bool) -> list:
-    if isinstance(images, (str, os.PathLike, bytes, bytearray)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3)):
+    single = isinstance(images, np.ndarray) and images.ndim in (2, 3)
+    if single or isinstance(images, (str, os.PathLike, bytes, bytearray)):
         images = [images]
     images = list(images)
     if images and all(isinstance(i, (str, os.PathLike)) for i in images):
