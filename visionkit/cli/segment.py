@@ -10,7 +10,7 @@ import json
 
 import click
 
-from visionkit.cli.options import output_options, progress_callback, recursive_option, report_failures, resolve_format
+from visionkit.cli.options import DefaultCommandGroup, is_quiet, output_options, progress_callback, recursive_option, report_failures, resolve_format
 from visionkit.tasks import segment as defaults
 from visionkit.tasks import segment_train as train_defaults
 from visionkit.training import OPTIMIZERS, SCHEDULES
@@ -20,20 +20,7 @@ _T = train_defaults.DEFAULT_TRAINING
 SUMMARY_FORMATS = ("table", "json")
 
 
-class PredictByDefault(click.Group):
-    """A group whose first argument, when it is not a sub-command, starts ``predict``."""
-
-    def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["predict", *args]
-        return super().parse_args(ctx, args)
-
-
-def _quiet(ctx) -> bool:
-    return bool(ctx.find_root().obj.get("quiet"))
-
-
-@click.group(cls=PredictByDefault)
+@click.group(cls=DefaultCommandGroup)
 def segment():
     """Semantic segmentation: `visionkit segment IMAGES --save DIR`, or a sub-command below."""
 
@@ -154,7 +141,7 @@ def train(ctx, data, classes, class_file, skip_unmasked, output, resume, fmt, **
     training = TrainConfig(**{k: settings.pop(k) for k in _TRAINING_KEYS})
     config = train_defaults.SegmentConfig(**settings)
     run = train_defaults.train(data, output, config, training, classes=classes, class_file=class_file,
-                               skip_unmasked=skip_unmasked, resume=resume, quiet=_quiet(ctx),
+                               skip_unmasked=skip_unmasked, resume=resume, quiet=is_quiet(ctx),
                                on_progress=progress_callback(ctx, "checking masks"))
     _print_report(run.report, fmt, run.to_dict())
     click.echo(f"model: {run.model_path}")

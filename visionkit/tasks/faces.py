@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from visionkit.errors import InputError, ModelError, UsageError
-from visionkit.io import ImageSource, expand_sources, iter_images, load_image, source_name
+from visionkit.io import ImageSource, as_sources, iter_images, load_image, source_name
 from visionkit.results import DetectedFace, EnrolledIdentity, FaceDetections, FaceEncodings, FaceIdentity, FaceMatch
 from visionkit.tasks.face_align import (DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, TEMPLATE_112, align_face,  # noqa: F401
                                         canonical_template, detect_faces, similarity_transform)
@@ -145,15 +145,6 @@ def resolve_threshold(encoder: FaceEncoder, threshold: float | None) -> tuple[fl
 # --- images -> encodings ----------------------------------------------------------------------------------------
 
 
-def _sources(images, recursive: bool = False) -> list:
-    if isinstance(images, (str, os.PathLike, bytes, bytearray)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3)):
-        images = [images]
-    images = list(images)
-    if images and all(isinstance(i, (str, os.PathLike)) for i in images):
-        return expand_sources(images, recursive=recursive)
-    return images
-
-
 def encode_image(image: np.ndarray, encoder: FaceEncoder, all_faces: bool = False, min_face: int = DEFAULT_MIN_FACE,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> tuple[tuple[DetectedFace, ...], np.ndarray, int]:
     """(faces used, their encodings, number of faces found) for one RGB image; the largest face unless ``all_faces``."""
@@ -174,7 +165,7 @@ def embed(images: ImageSource | Sequence[ImageSource], model: "str | FaceEncoder
           on_progress: Callable[[int, int], None] | None = None) -> list[FaceEncodings]:
     """Encodings of the largest face (or ``all_faces``) of each image; "no face found" is an error per image."""
     encoder = load_encoder(model)
-    sources = _sources(images, recursive)
+    sources = as_sources(images, recursive)
     results = []
     for index, item in enumerate(iter_images(sources)):
         name = source_name(sources[index], index)
@@ -193,7 +184,7 @@ def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_
            min_confidence: float = DEFAULT_MIN_CONFIDENCE, largest: bool = False, recursive: bool = False,
            on_progress: Callable[[int, int], None] | None = None) -> list[FaceDetections]:
     """Faces and landmarks of each image (all of them, largest first, or only the largest)."""
-    sources = _sources(images, recursive)
+    sources = as_sources(images, recursive)
     results = []
     for index, item in enumerate(iter_images(sources)):
         name = source_name(sources[index], index)
@@ -299,7 +290,7 @@ def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, mode
     database = _open_db(db)
     database.check_model(encoder_name(model or database.model or DEFAULT_MODEL))
     encoder = load_encoder(model or database.model or DEFAULT_MODEL)
-    sources = _sources(images, recursive)
+    sources = as_sources(images, recursive)
     vectors, used, skipped = [], [], []
     for index, item in enumerate(iter_images(sources)):
         label = source_name(sources[index], index)
@@ -332,7 +323,7 @@ def identify(images: ImageSource | Sequence[ImageSource], db=None, model: "str |
     database.check_model(encoder_name(model or database.model))
     encoder = load_encoder(model or database.model)
     tau, _ = resolve_threshold(encoder, threshold)
-    sources = _sources(images, recursive)
+    sources = as_sources(images, recursive)
     results: list[FaceIdentity] = []
     for index, item in enumerate(iter_images(sources)):
         label = source_name(sources[index], index)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from visionkit.errors import ModelError, UsageError
-from visionkit.io import ImageSource, expand_sources, iter_images, source_name
+from visionkit.io import ImageSource, as_sources, iter_images, source_name
 from visionkit.results import ClassArea, Masks, SegmentationReport
 
 DEFAULT_MODEL = "unet_person"
@@ -182,16 +182,6 @@ def _save_outputs(save_dir: Path, stem: str, image: np.ndarray, result: Masks, a
     return result
 
 
-def _as_sources(images, recursive: bool) -> list:
-    single = isinstance(images, np.ndarray) and images.ndim in (2, 3)
-    if single or isinstance(images, (str, os.PathLike, bytes, bytearray)):
-        images = [images]
-    images = list(images)
-    if images and all(isinstance(i, (str, os.PathLike)) for i in images):
-        return expand_sources(images, recursive=recursive)
-    return images
-
-
 def segment(images: ImageSource | Sequence[ImageSource], model: "str | os.PathLike | Segmenter" = DEFAULT_MODEL,
             save: str | os.PathLike | None = None, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
             alpha: float = DEFAULT_ALPHA, recursive: bool = False,
@@ -206,7 +196,7 @@ def segment(images: ImageSource | Sequence[ImageSource], model: "str | os.PathLi
         raise UsageError(f"tile must be at least 32 pixels and overlap at least 0, received {tile} and {overlap}")
     if not 0 <= alpha <= 1:
         raise UsageError(f"alpha must be in [0, 1], received {alpha}")
-    sources = _as_sources(images, recursive)
+    sources = as_sources(images, recursive)
     segmenter = load_segmenter(model)
     save_dir = Path(save) if save else None
     if save_dir:
