@@ -111,12 +111,15 @@ def test_evaluate_reports_ap_and_writes_the_curve(detector, tmp_path):
     assert [row["class"] for row in report.to_rows()] == ["square", "bar", "all (mAP)"]
 
 
-def test_evaluate_refuses_classes_the_model_lacks(detector, tmp_path):
+def test_evaluate_leaves_out_classes_the_model_lacks(detector, tmp_path):
     from visionkit.tasks.detect import evaluate
 
-    data = make_yolo_dataset(tmp_path / "d", count=2)
-    (data / "classes.txt").write_text("square\ncat\n")
-    with pytest.raises(UsageError, match="classes the model does not know: cat"):
+    data = make_yolo_dataset(tmp_path / "d", count=4)
+    (data / "classes.txt").write_text("square\ncat\n")  # the bars are now 'cat', unknown to the model
+    report = evaluate(detector, data)
+    assert report.positives == (2, 0) and "the model does not know: cat" in report.notes[0]
+    (data / "classes.txt").write_text("dog\ncat\n")
+    with pytest.raises(UsageError, match="shares no class with the model"):
         evaluate(detector, data)
 
 

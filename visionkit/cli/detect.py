@@ -134,6 +134,8 @@ def _print_evaluation(evaluation, fmt: str) -> None:
 
         click.echo(render([evaluation], "csv"), nl=False)
         return
+    for note in evaluation.notes[:5]:
+        click.echo(f"note: {note}", err=True)
     click.echo(format_table(evaluation.to_rows()))
     click.echo(f"mAP@0.5 {evaluation.map50:.4f}   mAP@0.5:0.95 {evaluation.map50_95:.4f}   ({evaluation.images} images)")
     if evaluation.pr_curve:

@@ -261,10 +261,14 @@ def evaluate(
 
     detector = model if isinstance(model, Detector) else load_detector(model)
     dataset = data if isinstance(data, DetectionData) else load_detection_data(data, format, detector.class_names, on_error)
-    to_model = _class_mapping(dataset.class_names, detector.class_names)
+    to_model, notes = _class_mapping(dataset.class_names, detector.class_names)
+    if notes:
+        dataset = dataset.select_classes([n for n in dataset.class_names if n.lower() in
+                                          {m.lower() for m in detector.class_names}])
+        to_model, _ = _class_mapping(dataset.class_names, detector.class_names)
     results = detect([a.image for a in dataset.items], detector, conf=conf, iou=iou, max_det=max_det,
                      on_progress=on_progress)
-    predictions, truths, notes = [], [], []
+    predictions, truths = [], []
     for annotation, result in zip(dataset.items, results):
         if not result.ok:
             notes.append(f"skipped {result.error}")
@@ -289,14 +293,21 @@ def evaluate(
         curve_path, tuple(notes + list(dataset.warnings)))
 
 
-def _class_mapping(data_names: Sequence[str], model_names: Sequence[str]) -> np.ndarray:
-    """Data-set class index -> model class index, by name; a UsageError names classes the model lacks."""
+def _class_mapping(data_names: Sequence[str], model_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Data-set class index -> model class index, by name (-1: unknown to the model), and a note about those.
+
+    Boxes of classes the model does not know are left out of the evaluation (a person detector on COCO data is
+    judged on the persons); a data set sharing no class with the model is a UsageError.
+    """
     lookup = {name.lower(): i for i, name in enumerate(model_names)}
+    mapping = np.array([lookup.get(n.lower(), -1) for n in data_names], dtype=np.int64)
     missing = [n for n in data_names if n.lower() not in lookup]
-    if missing:
-        raise UsageError(f"the data set has classes the model does not know: {', '.join(missing[:10])} "
-                         f"(model classes: {', '.join(list(model_names)[:10])})")
-    return np.array([lookup[n.lower()] for n in data_names], dtype=np.int64)
+    if len(missing) == len(data_names):
+        raise UsageError(f"the data set shares no class with the model: data {', '.join(list(data_names)[:10])}; "
+                         f"model {', '.join(list(model_names)[:10])}")
+    notes = [f"left out the boxes of {len(missing)} class(es) the model does not know: {', '.join(missing[:10])}"
+             + (" …" if len(missing) > 10 else "")] if missing else []
+    return mapping, notes
 
 
 def anchors(data, k: int = DEFAULT_ANCHORS, seed: int = 0, format: str = "auto", on_error: str = "raise") -> dict:
