@@ -14,14 +14,16 @@ from visionkit.errors import VisionkitError
 
 #: command name -> "module:attribute" of a click command; imported only when the command runs.
 COMMANDS = {
-    "segment": "visionkit.cli.segment:segment",
     "classify": "visionkit.cli.classify:classify",
-    "models": "visionkit.cli.models:models",
-    "stylize": "visionkit.cli.stylize:stylize",
-    "faces": "visionkit.cli.faces:faces",
-    "verify": "visionkit.cli.faces:verify",
     "detect": "visionkit.cli.detect:detect",
-    "finetune": "visionkit.cli.train:finetune", "evaluate": "visionkit.cli.train:evaluate", "export": "visionkit.cli.train:export",
+    "evaluate": "visionkit.cli.train:evaluate",
+    "export": "visionkit.cli.train:export",
+    "faces": "visionkit.cli.faces:faces",
+    "finetune": "visionkit.cli.train:finetune",
+    "models": "visionkit.cli.models:models",
+    "segment": "visionkit.cli.segment:segment",
+    "stylize": "visionkit.cli.stylize:stylize",
+    "verify": "visionkit.cli.faces:verify",
 }
 
 
