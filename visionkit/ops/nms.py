@@ -6,14 +6,16 @@ be *greater than* ``conf`` to be considered. (Greedy NMS as used by YOLO: Redmon
 back to Felzenszwalb et al. 2010.)
 
 Why it is hand-written: the library versions cost O(n x kept) IoU evaluations, which is slow when thousands of
-boxes survive (10,000 scattered boxes take ~0.4 s in both TensorFlow and OpenCV). Here two exact strategies are
-combined:
+boxes survive (10,000 scattered boxes take ~0.3 s in both TensorFlow and OpenCV; ``benchmarks/nms.py``). Here two
+exact strategies are combined:
 
 1. *greedy sweep* - while the best remaining box suppresses many others (dense clusters around objects, the usual
-   detector output), take it and drop its overlaps in one vectorised step;
+   detector output), take it and drop its overlaps in one vectorised step, scoring only the boxes whose left edge
+   lies in the window that can reach the threshold (dead boxes are compacted away as they pile up);
 2. *sparse graph* - for the rest, only pairs that can reach the IoU threshold are scored: boxes are sorted by their
    left edge and box ``j`` is paired with ``i`` only when ``x1_i <= x1_j <= x2_i - iou * w_i`` (IoU > t needs a
-   horizontal overlap of at least ``t * max(w_i, w_j)``). The suppression edges form a DAG in score order; the
+   horizontal overlap of at least ``t * max(w_i, w_j)``) and the two overlap vertically. The suppression edges
+   form a DAG in score order; the
    greedy result is its unique solution of ``kept[j] = not any(kept[i] for edges i -> j)``, found by fixed-point
    iteration (exact once it stops changing; a sequential pass is the fallback for very deep chains).
 
