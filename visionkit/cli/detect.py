@@ -10,27 +10,14 @@ import json
 
 import click
 
-from visionkit.cli.options import progress_callback, recursive_option, report_failures
+from visionkit.cli.options import DefaultCommandGroup, is_quiet, progress_callback, recursive_option, report_failures
 from visionkit.tasks import detect as defaults
 from visionkit.tasks import detect_train as train_defaults
 
 PREDICT_FORMATS = ("table", "json", "jsonl", "csv", "coco", "yolo")
 
 
-class PredictByDefault(click.Group):
-    """A group whose unknown first argument starts the ``predict`` sub-command."""
-
-    def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["predict", *args]
-        return super().parse_args(ctx, args)
-
-
-def _quiet(ctx) -> bool:
-    return bool(ctx.find_root().obj.get("quiet"))
-
-
-@click.group(cls=PredictByDefault)
+@click.group(cls=DefaultCommandGroup)
 def detect():
     """Object detection (YOLOv2-style): `visionkit detect IMAGES|VIDEO` or a sub-command below."""
 
@@ -116,7 +103,7 @@ def predict(ctx, images, model, conf, iou, classes, max_det, agnostic, save_dir,
 @click.pass_context
 def train(ctx, data, output, resume, data_format, skip_bad_labels, **settings):
     """Train a detector on DATA: YOLO txt (images/ + labels/), Pascal VOC (annotations/*.xml) or COCO JSON."""
-    run = train_defaults.train(data, output=output, resume=resume, quiet=_quiet(ctx), format=data_format,
+    run = train_defaults.train(data, output=output, resume=resume, quiet=is_quiet(ctx), format=data_format,
                                on_error="skip" if skip_bad_labels else "raise",
                                on_progress=progress_callback(ctx, "decoding"), **settings)
     _print_evaluation(run.evaluation, "table")

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from visionkit.errors import ModelError, UsageError
-from visionkit.io import ImageSource, expand_sources, iter_images, source_name
+from visionkit.io import ImageSource, as_sources, iter_images, source_name
 from visionkit.results import Box, DetectionEvaluation, Detections
 
 DEFAULT_MODEL = "yolo_raccoon"
@@ -129,15 +129,6 @@ def load_detector(model: str | os.PathLike) -> Detector:
     return Detector(loaded.model, loaded.spec.name, names, np.asarray(anchors, dtype=np.float64), size, loaded.extra)
 
 
-def _normalise_inputs(images, recursive: bool) -> list:
-    if isinstance(images, (str, os.PathLike, bytes, bytearray)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3)):
-        images = [images]
-    images = list(images)
-    if images and all(isinstance(i, (str, os.PathLike)) for i in images):
-        return expand_sources(images, recursive=recursive)
-    return images
-
-
 def check_thresholds(conf: float, iou: float, max_det: int) -> None:
     if not 0.0 <= conf <= 1.0:
         raise UsageError(f"conf must be in [0, 1], received {conf}")
@@ -175,7 +166,7 @@ def detect(
         raise UsageError(f"batch_size must be at least 1, received {batch_size}")
     detector = model if isinstance(model, Detector) else load_detector(model)
     wanted = detector.class_ids(classes)
-    sources = _normalise_inputs(images, recursive)
+    sources = as_sources(images, recursive)
     results: list[Detections | None] = [None] * len(sources)
     pending: list[tuple[int, np.ndarray, object, np.ndarray | None]] = []
     saved: set = set()
