@@ -128,6 +128,15 @@ def load_image(source: ImageSource, max_pixels: int | None = None, draft: int | 
     raise InputError(f"cannot load an image from {type(source).__name__}; pass a path, bytes or an array")
 
 
+def image_size(path: Union[str, os.PathLike]) -> tuple[int, int]:
+    """(height, width) as displayed (EXIF rotation applied), read from the header without decoding pixels."""
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            width, height = height, width
+    return height, width
+
+
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 

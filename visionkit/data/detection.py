@@ -23,6 +23,7 @@ import numpy as np
 
 from visionkit.errors import DatasetError, UsageError
 from visionkit.io import IMAGE_EXTENSIONS
+from visionkit.io import image_size
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +120,6 @@ class _Problems:
         if not data.items:
             raise DatasetError(f"{self.root}: no usable labelled images")
         return data
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) as displayed (EXIF rotation applied), read from the header only."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        width, height = image.size
-        if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-            width, height = height, width
-    return height, width
 
 
 def _check_box(box, height, width, problems: _Problems, path, line=None) -> np.ndarray | None:

@@ -21,6 +21,7 @@ from PIL import Image
 from visionkit.errors import DatasetError, UsageError
 from visionkit.io import IMAGE_EXTENSIONS, load_image
 from visionkit.ops.seg_metrics import IGNORE_INDEX
+from visionkit.io import image_size
 
 IMAGES_DIR, MASKS_DIR = "images", "masks"
 MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".gif")
@@ -278,15 +279,6 @@ def find_pairs(root: str | Path, skip_unmasked: bool = False) -> list[tuple[Path
     if not pairs:
         raise DatasetError(f"{root}: no image in {IMAGES_DIR}/ has a mask with the same stem in {MASKS_DIR}/")
     return pairs
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the header, without decoding the pixels (EXIF rotation applied)."""
-    with Image.open(path) as image:
-        width, height = image.size
-        if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
-            width, height = height, width
-    return height, width
 
 
 def load_pair(image_path: Path, mask_path: Path, class_map: ClassMap) -> tuple[np.ndarray, np.ndarray]:
