@@ -7,40 +7,45 @@ from __future__ import annotations
 
 import importlib
 
+from visionkit import _compat
+
 __version__ = "0.1.0"
 
 #: public name -> "module:attribute"; each task module adds its verbs here.
 _VERBS = {
-    "segment": "visionkit.tasks.segment:segment",
-    "evaluate_segmenter": "visionkit.tasks.segment:evaluate",
-    "train_segmenter": "visionkit.tasks.segment_train:train",
-    "classify": "visionkit.tasks.classify:classify",
-    "load_image": "visionkit.io:load_image",
-    "load_model": "visionkit.weights:load_model",
-    "get_spec": "visionkit.registry:get_spec",
-    "list_models": "visionkit.registry:list_specs",
-    "VisionkitError": "visionkit.errors:VisionkitError",
-    "detect": "visionkit.tasks.detect:detect",
-    "train_detector": "visionkit.tasks.detect_train:train",
-    "evaluate_detector": "visionkit.tasks.detect:evaluate",
-    "detect_video": "visionkit.tasks.detect_video:detect_video",
-    "detection_anchors": "visionkit.tasks.detect:anchors",
-    "stylize": "visionkit.tasks.stylize:stylize",
-    "verify": "visionkit.tasks.faces:verify",
-    "embed": "visionkit.tasks.faces:embed",
-    "detect_faces": "visionkit.tasks.faces:detect",
-    "enroll_face": "visionkit.tasks.faces:enroll",
-    "identify_faces": "visionkit.tasks.faces:identify",
-    "FaceDatabase": "visionkit.facedb:FaceDatabase",
-    "train_faces": "visionkit.tasks.face_training:train_faces",
-    "calibrate_faces": "visionkit.tasks.face_training:calibrate",
-    "finetune": "visionkit.tasks.finetune:finetune",
-    "evaluate": "visionkit.tasks.evaluate:evaluate",
-    "export": "visionkit.tasks.export:export",
-    "summarize_model": "visionkit.models.summary:summarize",
-    "conv_cost": "visionkit.ops.cost:conv_cost",
-    "bottleneck_cost": "visionkit.ops.cost:bottleneck_cost",
+    "segment": "visionkit.segmentation.predict:segment",
+    "evaluate_segmenter": "visionkit.segmentation.predict:evaluate",
+    "train_segmenter": "visionkit.segmentation.train:train",
+    "classify": "visionkit.classification.predict:classify",
+    "load_image": "visionkit.core.io:load_image",
+    "load_model": "visionkit.core.weights:load_model",
+    "get_spec": "visionkit.core.registry:get_spec",
+    "list_models": "visionkit.core.registry:list_specs",
+    "VisionkitError": "visionkit.core.errors:VisionkitError",
+    "detect": "visionkit.detection.predict:detect",
+    "train_detector": "visionkit.detection.train:train",
+    "evaluate_detector": "visionkit.detection.predict:evaluate",
+    "detect_video": "visionkit.detection.video:detect_video",
+    "detection_anchors": "visionkit.detection.predict:anchors",
+    "stylize": "visionkit.style.transfer:stylize",
+    "verify": "visionkit.faces.predict:verify",
+    "embed": "visionkit.faces.predict:embed",
+    "detect_faces": "visionkit.faces.predict:detect",
+    "enroll_face": "visionkit.faces.predict:enroll",
+    "identify_faces": "visionkit.faces.predict:identify",
+    "FaceDatabase": "visionkit.faces.db:FaceDatabase",
+    "train_faces": "visionkit.faces.train:train_faces",
+    "calibrate_faces": "visionkit.faces.train:calibrate",
+    "finetune": "visionkit.train.finetune:finetune",
+    "evaluate": "visionkit.train.evaluate:evaluate",
+    "export": "visionkit.train.export:export",
+    "summarize_model": "visionkit.zoo.summary:summarize",
+    "conv_cost": "visionkit.zoo.cost:conv_cost",
+    "bottleneck_cost": "visionkit.zoo.cost:bottleneck_cost",
 }
+
+
+_compat.install()  # old import paths (visionkit.ops.nms, visionkit.weights, …) keep working for one release
 
 
 def __getattr__(name: str):

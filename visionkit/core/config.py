@@ -25,10 +25,11 @@ def set_cache_dir(path: str | os.PathLike) -> None:
 
 def pretrained_dir() -> Path:
     """The ``pretrained/`` data folder: installed as ``visionkit/pretrained``, or beside the source tree."""
-    installed = Path(__file__).resolve().parent / "pretrained"
+    package = Path(__file__).resolve().parents[1]  # visionkit/
+    installed = package / "pretrained"
     if (installed / "registry.toml").is_file():
         return installed
-    return Path(__file__).resolve().parent.parent / "pretrained"
+    return package.parent / "pretrained"
 
 
 class _QuietTensorFlowImport:

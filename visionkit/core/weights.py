@@ -200,8 +200,8 @@ def with_preprocessing(model, spec: ModelSpec, **build_keywords):
 
 
 #: Modules whose import registers Keras-serialisable layers/losses; imported before loading any .keras file.
-CUSTOM_OBJECT_MODULES = ("visionkit.models.layers", "visionkit.models.facenet", "visionkit.models.yolo",
-                         "visionkit.convert.darknet", "visionkit.ops.seg_losses", "visionkit.ops.yolo_loss")
+CUSTOM_OBJECT_MODULES = ("visionkit.core.layers", "visionkit.faces.model", "visionkit.detection.model",
+                         "visionkit.convert.darknet", "visionkit.segmentation.losses", "visionkit.detection.loss")
 
 
 def register_custom_objects() -> None:

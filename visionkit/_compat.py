@@ -1,0 +1,139 @@
+"""Old import paths of the 0.1 layout, kept working for one release: one table, one finder, one warning.
+
+``import visionkit.ops.nms`` or ``from visionkit.weights import save_model`` still work after the move to one
+folder per task. A finder placed *last* on ``sys.meta_path`` answers only for the names in :data:`MOVED` and
+:data:`OLD_PACKAGES`, so a real file always wins. A moved module is registered under its old name as the very
+same module object (``visionkit.ops.nms is visionkit.detection.nms``); a module whose contents went to several new
+modules becomes a thin module that looks names up in those, in order. Each old name warns once, with a
+``DeprecationWarning`` that names the new path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+import warnings
+from pathlib import Path
+
+#: old module -> new module, or the new modules its names now live in (looked up in this order).
+MOVED: dict[str, str | tuple[str, ...]] = {
+    "visionkit.config": "visionkit.core.config",
+    "visionkit.errors": "visionkit.core.errors",
+    "visionkit.io": "visionkit.core.io",
+    "visionkit.registry": "visionkit.core.registry",
+    "visionkit.results": "visionkit.core.results",
+    "visionkit.training": "visionkit.core.training",
+    "visionkit.viz": "visionkit.core.viz",
+    "visionkit.weights": "visionkit.core.weights",
+    "visionkit.writers": "visionkit.core.writers",
+    "visionkit.facedb": "visionkit.faces.db",
+    "visionkit.models.layers": "visionkit.core.layers",
+    "visionkit.models.efficientnet_lite": "visionkit.zoo.efficientnet_lite",
+    "visionkit.models.facenet": "visionkit.faces.model",
+    "visionkit.models.inception": "visionkit.zoo.inception",
+    "visionkit.models.mobilenet": "visionkit.zoo.mobilenet",
+    "visionkit.models.resnet": "visionkit.zoo.resnet",
+    "visionkit.models.summary": "visionkit.zoo.summary",
+    "visionkit.models.unet": "visionkit.segmentation.model",
+    "visionkit.models.vgg_features": "visionkit.style.features",
+    "visionkit.models.yolo": "visionkit.detection.model",
+    "visionkit.models.zoo": "visionkit.zoo.classic",
+    "visionkit.models.zoo_common": "visionkit.zoo.common",
+    "visionkit.ops.anchors": "visionkit.detection.anchors",
+    "visionkit.ops.boxes": "visionkit.detection.boxes",
+    "visionkit.ops.cost": "visionkit.zoo.cost",
+    "visionkit.ops.detection_metrics": "visionkit.detection.metrics",
+    "visionkit.ops.diagnosis": "visionkit.train.diagnosis",
+    "visionkit.ops.face_metrics": "visionkit.faces.metrics",
+    "visionkit.ops.nms": "visionkit.detection.nms",
+    "visionkit.ops.seg_losses": "visionkit.segmentation.losses",
+    "visionkit.ops.seg_metrics": "visionkit.segmentation.metrics",
+    "visionkit.ops.style_losses": "visionkit.style.losses",
+    "visionkit.ops.yolo_decode": "visionkit.detection.decode",
+    "visionkit.ops.yolo_loss": "visionkit.detection.loss",
+    "visionkit.data.augment": "visionkit.train.augment",
+    "visionkit.data.detection": "visionkit.detection.data",
+    "visionkit.data.detection_pipeline": "visionkit.detection.pipeline",
+    "visionkit.data.faces": "visionkit.faces.data",
+    "visionkit.data.folders": "visionkit.train.data",
+    "visionkit.data.seg_augment": "visionkit.segmentation.augment",
+    "visionkit.data.segmentation": "visionkit.segmentation.data",
+    "visionkit.tasks.classify": "visionkit.classification.predict",
+    "visionkit.tasks.detect": "visionkit.detection.predict",
+    "visionkit.tasks.detect_output": "visionkit.detection.output",
+    "visionkit.tasks.detect_train": "visionkit.detection.train",
+    "visionkit.tasks.detect_video": "visionkit.detection.video",
+    "visionkit.tasks.evaluate": "visionkit.train.evaluate",
+    "visionkit.tasks.export": "visionkit.train.export",
+    "visionkit.tasks.face_align": "visionkit.faces.align",
+    "visionkit.tasks.face_training": "visionkit.faces.train",
+    "visionkit.tasks.faces": "visionkit.faces.predict",
+    "visionkit.tasks.finetune": "visionkit.train.finetune",
+    "visionkit.tasks.finetune_model": "visionkit.train.model",
+    "visionkit.tasks.finetune_report": "visionkit.train.report",
+    "visionkit.tasks.finetune_run": "visionkit.train.run",
+    "visionkit.tasks.segment": "visionkit.segmentation.predict",
+    "visionkit.tasks.segment_train": "visionkit.segmentation.train",
+    "visionkit.tasks.stylize": "visionkit.style.transfer",
+    "visionkit.tasks.stylize_optim": "visionkit.style.optim",
+}
+
+#: packages of the old layout that no longer exist as folders; their modules are in MOVED.
+OLD_PACKAGES = ("visionkit.data", "visionkit.models", "visionkit.ops", "visionkit.tasks")
+
+_ROOT = Path(__file__).resolve().parent
+
+
+def _warn(old: str, new: str) -> None:
+    """A DeprecationWarning attributed to the code that imported ``old``: ``warnings`` skips importlib's own
+    frames when it counts ``stacklevel``, so 3 is this function, ``exec_module``, then the importer."""
+    warnings.warn(f"{old} is deprecated: import {new} instead (the old path goes in the next release)",
+                  DeprecationWarning, stacklevel=3)
+
+
+def _union_module(old: str, targets: tuple[str, ...]) -> types.ModuleType:
+    """A module whose attributes are looked up in ``targets`` in order (each imported on first use)."""
+    module = types.ModuleType(old, f"Deprecated: the names of {old} now live in {', '.join(targets)}.")
+
+    def __getattr__(name: str):
+        for target in targets:
+            found = importlib.import_module(target)
+            if hasattr(found, name):
+                return getattr(found, name)
+        raise AttributeError(f"module {old!r} has no attribute {name!r} (it moved to {', '.join(targets)})")
+
+    module.__getattr__ = __getattr__
+    module.__dir__ = lambda: sorted({n for t in targets for n in dir(importlib.import_module(t))})
+    return module
+
+
+class _MovedLoader(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None  # a placeholder; exec_module puts the real module in sys.modules
+
+    def exec_module(self, module) -> None:
+        old = module.__name__
+        if old in OLD_PACKAGES:
+            module.__path__ = [str(_ROOT / old.rsplit(".", 1)[1])]  # new files dropped there still import
+            module.__doc__ = f"Deprecated package of the old layout; see visionkit._compat.MOVED."
+            return
+        target = MOVED[old]
+        targets = (target,) if isinstance(target, str) else tuple(target)
+        _warn(old, " / ".join(targets))
+        sys.modules[old] = importlib.import_module(targets[0]) if len(targets) == 1 else _union_module(old, targets)
+
+
+class _MovedFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in MOVED or fullname in OLD_PACKAGES:
+            return importlib.machinery.ModuleSpec(fullname, _MovedLoader(), is_package=fullname in OLD_PACKAGES)
+        return None
+
+
+def install() -> None:
+    """Put the finder at the end of ``sys.meta_path`` (once)."""
+    if not any(isinstance(finder, _MovedFinder) for finder in sys.meta_path):
+        sys.meta_path.append(_MovedFinder())

@@ -1,1 +1,0 @@
-"""Datasets: class folders, YOLO/VOC/COCO labels, image/mask pairs, face folders."""

@@ -1,1 +1,0 @@
-"""Keras model builders (functions with their defaults in the signature) and shared layers."""

@@ -1,1 +1,0 @@
-"""Pure maths: boxes, NMS, anchors, losses, metrics (numpy/TF, no I/O)."""

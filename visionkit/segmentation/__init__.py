@@ -1,0 +1,1 @@
+"""Semantic segmentation (U-Net): image/mask data, model, losses, tiled prediction, training, IoU evaluation."""

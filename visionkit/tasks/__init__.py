@@ -1,1 +1,0 @@
-"""Task pipelines: load -> preprocess -> model -> postprocess -> Result."""

@@ -1,0 +1,1 @@
+"""Training, evaluating and exporting classifiers: ``visionkit finetune``, ``evaluate``, ``export``."""
