@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.tasks.test_detect_data import make_yolo_dataset, write_image
-from tests.tasks.test_detect_model import make_tiny_detector
+from tests.detection.test_data import make_yolo_dataset, write_image
+from tests.detection.test_model import make_tiny_detector
 from visionkit.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.tasks.test_faces import att, tiny_encoder, two_faces  # noqa: F401  (fixtures)
+from tests.faces.test_predict import att, tiny_encoder, two_faces  # noqa: F401  (fixtures)
 from visionkit.cli import cli
 from visionkit.io import save_image
 

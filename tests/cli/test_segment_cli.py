@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from visionkit.cli import cli
-from tests.tasks.test_segment_data import write_pair
+from tests.segmentation.test_data import write_pair
 
 REPO = Path(__file__).resolve().parents[2]
 

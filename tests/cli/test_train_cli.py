@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.tasks.test_finetune_data import make_class_folders
+from tests.train.test_data import make_class_folders
 from visionkit.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]

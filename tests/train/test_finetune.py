@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data
-from tests.tasks.test_finetune_data import make_class_folders
+from tests.train.test_data import make_class_folders
 from visionkit.errors import UsageError
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tests.tasks.test_segment_data import write_pair
+from tests.segmentation.test_data import write_pair
 
 SIZE = 32
 

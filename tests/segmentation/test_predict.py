@@ -13,7 +13,7 @@ from PIL import Image
 
 from visionkit.errors import UsageError
 from visionkit.tasks import segment as S
-from tests.tasks.test_segment_data import write_pair
+from tests.segmentation.test_data import write_pair
 
 
 def red_model(channels: int = 2):

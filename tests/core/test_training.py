@@ -120,7 +120,7 @@ def train_tiny(run: str, emit) -> None:
     emit({"done": True})
 
 
-_SCRIPT = ("import sys, json; from tests.unit.test_training import train_tiny; "
+_SCRIPT = ("import sys, json; from tests.core.test_training import train_tiny; "
            "train_tiny(sys.argv[1], lambda event: print(json.dumps(event), flush=True))")
 
 

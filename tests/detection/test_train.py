@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.tasks.test_detect_data import make_yolo_dataset
+from tests.detection.test_data import make_yolo_dataset
 from visionkit.errors import DatasetError, UsageError
 
 TINY = {"base": "tiny_functional_cnn", "input_size": 64, "anchors": 2, "batch_size": 4, "head_filters": 8, "augment": False}

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.tasks.test_detect_data import make_yolo_dataset, write_image
-from tests.tasks.test_detect_model import make_tiny_detector
+from tests.detection.test_data import make_yolo_dataset, write_image
+from tests.detection.test_model import make_tiny_detector
 from visionkit.errors import ModelError, UsageError
 
 
