@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import visionkit  # noqa: E402
-from visionkit.io import expand_sources  # noqa: E402
+from visionkit.core.io import expand_sources  # noqa: E402
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hymenoptera" / "train"
 

@@ -19,9 +19,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import visionkit  # noqa: E402
-from visionkit.io import expand_sources, load_image  # noqa: E402
-from visionkit.tasks.classify import make_transform  # noqa: E402
-from visionkit.weights import load_model  # noqa: E402
+from visionkit.core.io import expand_sources, load_image  # noqa: E402
+from visionkit.classification.predict import make_transform  # noqa: E402
+from visionkit.core.weights import load_model  # noqa: E402
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hymenoptera" / "train"
 

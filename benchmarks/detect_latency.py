@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 
 
 def main() -> None:
-    from visionkit.io import expand_sources, load_image
-    from visionkit.ops.boxes import letterbox
-    from visionkit.tasks.detect import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, detect, load_detector
+    from visionkit.core.io import expand_sources, load_image
+    from visionkit.detection.boxes import letterbox
+    from visionkit.detection.predict import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, detect, load_detector
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="yolo_raccoon")

@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2  # noqa: E402
 
-from visionkit.data.faces import identity_folders  # noqa: E402
-from visionkit.io import load_image  # noqa: E402
-from visionkit.tasks.face_align import detect_faces  # noqa: E402
+from visionkit.faces.data import identity_folders  # noqa: E402
+from visionkit.core.io import load_image  # noqa: E402
+from visionkit.faces.align import detect_faces  # noqa: E402
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "att_faces"
 

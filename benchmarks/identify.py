@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from visionkit.facedb import FaceDatabase  # noqa: E402
+from visionkit.faces.db import FaceDatabase  # noqa: E402
 
 DIM = 128
 PER_IDENTITY = 1000

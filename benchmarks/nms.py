@@ -1,4 +1,4 @@
-"""Time per NMS call: visionkit.ops.nms vs tf.image.non_max_suppression vs cv2.dnn.NMSBoxes, in one run.
+"""Time per NMS call: visionkit.detection.nms vs tf.image.non_max_suppression vs cv2.dnn.NMSBoxes, in one run.
 
 Two box distributions, 1,000 and 10,000 boxes each, IoU threshold 0.5:
   scattered - centres uniform on a 1000x1000 image, sides 10-120 px (thousands of boxes survive);
@@ -21,7 +21,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from visionkit.ops.nms import nms  # noqa: E402
+from visionkit.detection.nms import nms  # noqa: E402
 
 
 def make_boxes(rng: np.random.Generator, count: int, kind: str) -> tuple[np.ndarray, np.ndarray]:

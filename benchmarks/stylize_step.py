@@ -19,14 +19,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from visionkit.tasks import stylize as task  # noqa: E402
+from visionkit.style import transfer as task  # noqa: E402
 
 
 def build_steps(size: int, backbone: str, modes: list[str]) -> dict:
     """A fresh image variable and Adam per mode, all optimising the same objective."""
     import keras
-    from visionkit.models.vgg_features import feature_extractor
-    from visionkit.tasks.stylize_optim import StyleObjective, make_adam_step
+    from visionkit.style.features import feature_extractor
+    from visionkit.style.optim import StyleObjective, make_adam_step
 
     rng = np.random.default_rng(0)
     content = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)

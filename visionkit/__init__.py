@@ -45,7 +45,7 @@ _VERBS = {
 }
 
 
-_compat.install()  # old import paths (visionkit.ops.nms, visionkit.weights, …) keep working for one release
+_compat.install()  # old import paths (visionkit.detection.nms, visionkit.core.weights, …) keep working for one release
 
 
 def __getattr__(name: str):

@@ -67,7 +67,7 @@ def test_models_fetch_offline_is_a_clear_error(isolated_cache):
 
 
 def test_cache_dir_option_sets_the_cache(tmp_path, monkeypatch):
-    from visionkit.config import cache_dir
+    from visionkit.core.config import cache_dir
 
     monkeypatch.delenv("VISIONKIT_HOME", raising=False)
     CliRunner().invoke(cli, ["--cache-dir", str(tmp_path / "c"), "models", "list"])

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from tests.faces.test_predict import att, tiny_encoder, two_faces  # noqa: F401  (fixtures)
 from visionkit.cli import cli
-from visionkit.io import save_image
+from visionkit.core.io import save_image
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -98,7 +98,7 @@ def test_summary_of_efficientnet_lite0_counts_depthwise_convolutions():
 
 
 def test_summary_of_a_saved_keras_file(tmp_path):
-    from visionkit.models.zoo import tiny_functional_cnn
+    from visionkit.zoo.classic import tiny_functional_cnn
 
     path = tmp_path / "signs.keras"
     tiny_functional_cnn().save(path)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from visionkit.convert.torch_zip import LEGACY_MAGIC, LEGACY_PROTOCOL, read_state_dict
-from visionkit.errors import WeightsError
+from visionkit.core.errors import WeightsError
 
 _TYPE_NAMES = {"f4": "FloatStorage", "f8": "DoubleStorage", "f2": "HalfStorage", "i8": "LongStorage",
                "?": "BoolStorage", "bf16": "BFloat16Storage"}

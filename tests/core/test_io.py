@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visionkit.errors import ImageError, InputError
-from visionkit.io import expand_sources, iter_images, load_image, save_image
+from visionkit.core.errors import ImageError, InputError
+from visionkit.core.io import expand_sources, iter_images, load_image, save_image
 
 
 def _png_header_only(path, width, height):
@@ -183,7 +183,7 @@ def test_save_image_is_atomic_and_checks_extension(tmp_path, photo):
 
 
 def test_as_sources_wraps_single_inputs_and_expands_paths(tmp_path, photo):
-    from visionkit.io import as_sources
+    from visionkit.core.io import as_sources
 
     Image.fromarray(photo).save(tmp_path / "a.png")
     assert as_sources(photo)[0] is photo and len(as_sources([photo, photo])) == 2

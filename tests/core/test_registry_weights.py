@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from visionkit.errors import ModelError, WeightsError
-from visionkit.registry import ModelSpec, WeightsSource, get_spec, list_specs
-from visionkit.weights import cached_file, fetch, file_hash, hash_matches, import_file, is_available
+from visionkit.core.errors import ModelError, WeightsError
+from visionkit.core.registry import ModelSpec, WeightsSource, get_spec, list_specs
+from visionkit.core.weights import cached_file, fetch, file_hash, hash_matches, import_file, is_available
 
 
 def _remote_spec(digest: str = "") -> ModelSpec:
@@ -82,7 +82,7 @@ def test_pip_weights_are_checked_against_the_registry_hash():
 def test_conversion_cache_key_follows_the_spec():
     from dataclasses import replace
 
-    from visionkit.weights import conversion_fingerprint
+    from visionkit.core.weights import conversion_fingerprint
 
     spec = get_spec("efficientnet_lite0")
     assert conversion_fingerprint(spec) == conversion_fingerprint(get_spec("efficientnet_lite0"))
@@ -94,7 +94,7 @@ def test_every_module_with_serialisable_layers_is_registered_before_loading():
     import re
     from pathlib import Path
 
-    from visionkit.weights import CUSTOM_OBJECT_MODULES
+    from visionkit.core.weights import CUSTOM_OBJECT_MODULES
 
     root = Path(__file__).resolve().parents[2]
     registering = {

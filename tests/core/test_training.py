@@ -1,4 +1,4 @@
-"""visionkit.training: schedules follow the course's formulas, run folders, history, and a real kill -9 + resume."""
+"""visionkit.core.training: schedules follow the course's formulas, run folders, history, and a real kill -9 + resume."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visionkit import training
-from visionkit.errors import UsageError
+from visionkit.core import training
+from visionkit.core.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from visionkit.errors import UsageError
-from visionkit.results import Classification, Prediction
-from visionkit.writers import atomic_path, emit, format_from_path, render
+from visionkit.core.errors import UsageError
+from visionkit.core.results import Classification, Prediction
+from visionkit.core.writers import atomic_path, emit, format_from_path, render
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.ops.anchors import kmeans_anchors, mean_best_iou
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.detection.anchors import kmeans_anchors, mean_best_iou
 
 
 def clustered_shapes(rng, centres, per_cluster=60, noise=0.03):

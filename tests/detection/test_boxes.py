@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.errors import UsageError
-from visionkit.ops.boxes import (FORMATS, clip_boxes, convert_format, letterbox, letterbox_geometry, pairwise_iou,
+from visionkit.core.errors import UsageError
+from visionkit.detection.boxes import (FORMATS, clip_boxes, convert_format, letterbox, letterbox_geometry, pairwise_iou,
                                  wh_iou)
 
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import shared_data
-from visionkit.data.detection import load_detection_data
-from visionkit.errors import DatasetError
+from visionkit.detection.data import load_detection_data
+from visionkit.core.errors import DatasetError
 
 
 def write_image(path: Path, size=(64, 48), square=None) -> None:
@@ -187,7 +187,7 @@ def test_split_is_seeded_and_disjoint(tmp_path):
 
 def test_augmented_boxes_still_cover_their_objects(tmp_path):
     """Flip, zoom and translate move boxes with the pixels: the bright square stays inside its box."""
-    from visionkit.data.detection_pipeline import letterbox_data, make_dataset
+    from visionkit.detection.pipeline import letterbox_data, make_dataset
 
     data = load_detection_data(make_yolo_dataset(tmp_path / "d", count=8))
     boxed = letterbox_data(data, (64, 64))
@@ -206,7 +206,7 @@ def test_shared_raccoon_loads():
 
 
 def test_select_classes_keeps_their_boxes_and_leaves_background(tmp_path):
-    from visionkit.errors import UsageError
+    from visionkit.core.errors import UsageError
 
     data = load_detection_data(make_yolo_dataset(tmp_path / "d", count=4))  # classes alternate square, bar
     bars = data.select_classes(["bar"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.ops.detection_metrics import average_precision, evaluate_detections, match_image
+from visionkit.detection.metrics import average_precision, evaluate_detections, match_image
 
 
 def box(x, y, size=10.0):

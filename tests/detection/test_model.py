@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 ANCHORS = np.array([[0.2, 0.2], [0.5, 0.6], [0.8, 0.8]])
 
@@ -25,13 +25,13 @@ def make_tiny_detector(path, class_names=("square", "bar"), size: int = 64, anch
     """An untrained detector saved as ``path`` (.keras + .json sidecar), loadable with ``--model path``."""
     import keras
 
-    from visionkit.models.yolo import yolo_v2
-    from visionkit.registry import ModelSpec
-    from visionkit.weights import save_model
+    from visionkit.detection.model import yolo_v2
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.weights import save_model
 
     keras.utils.set_random_seed(seed)
     model = yolo_v2(len(class_names), anchors, (size, size, 3), backbone=tiny_backbone(size), head_filters=8)
-    spec = ModelSpec(name="tiny", task="detect", builder="visionkit.models.yolo:yolo_v2", input_size=(size, size))
+    spec = ModelSpec(name="tiny", task="detect", builder="visionkit.detection.model:yolo_v2", input_size=(size, size))
     save_model(model, path, spec, list(class_names), {"anchors": np.asarray(anchors).tolist()})
     return path
 
@@ -40,7 +40,7 @@ def perfect_raw(y_true, grid, anchors, classes):
     """The raw head output that decodes exactly to the ground truth (used to check the loss is ~0 there)."""
     import tensorflow as tf
 
-    from visionkit.ops.yolo_loss import assign_targets
+    from visionkit.detection.loss import assign_targets
 
     mask, txy, twh, cls, _, _ = assign_targets(tf.constant(y_true), grid, tf.constant(anchors, tf.float32))
     raw = np.zeros((len(y_true), *grid, 5 + classes), np.float32)
@@ -69,8 +69,8 @@ def test_targets_go_to_the_centre_cell_and_best_anchor():
 def test_numpy_decoding_recovers_the_boxes_and_matches_tensorflow():
     import tensorflow as tf
 
-    from visionkit.ops.yolo_decode import decode, detections
-    from visionkit.ops.yolo_loss import decode_boxes
+    from visionkit.detection.decode import decode, detections
+    from visionkit.detection.loss import decode_boxes
 
     raw, _ = perfect_raw(Y_TRUE, (8, 8, 3), ANCHORS, 2)
     boxes, scores, class_ids = detections(raw[0], ANCHORS)
@@ -84,7 +84,7 @@ def test_numpy_decoding_recovers_the_boxes_and_matches_tensorflow():
 
 
 def test_loss_is_near_zero_for_the_perfect_output_and_grows_with_errors():
-    from visionkit.ops.yolo_loss import yolo_loss
+    from visionkit.detection.loss import yolo_loss
 
     raw, chosen = perfect_raw(Y_TRUE, (8, 8, 3), ANCHORS, 2)
     perfect = yolo_loss(Y_TRUE, raw, ANCHORS).numpy()
@@ -97,7 +97,7 @@ def test_loss_is_near_zero_for_the_perfect_output_and_grows_with_errors():
 
 def test_ignore_threshold_spares_good_boxes_from_unassigned_anchors():
     """An unassigned anchor that also predicts the object confidently is not punished (YOLOv2 §2)."""
-    from visionkit.ops.yolo_loss import yolo_loss
+    from visionkit.detection.loss import yolo_loss
 
     raw, chosen = perfect_raw(Y_TRUE[:1], (8, 8, 3), ANCHORS, 2)
     echo = raw.copy()
@@ -111,14 +111,14 @@ def test_ignore_threshold_spares_good_boxes_from_unassigned_anchors():
 def test_space_to_depth_matches_tensorflow():
     import tensorflow as tf
 
-    from visionkit.models.yolo import SpaceToDepth
+    from visionkit.detection.model import SpaceToDepth
 
     x = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype(np.float32)
     np.testing.assert_array_equal(SpaceToDepth(2)(x).numpy(), tf.nn.space_to_depth(x, 2).numpy())
 
 
 def test_model_shapes_passthrough_and_bad_sizes():
-    from visionkit.models.yolo import feature_layers, yolo_v2
+    from visionkit.detection.model import feature_layers, yolo_v2
 
     model = yolo_v2(3, ANCHORS, (64, 96, 3), backbone=_backbone(64, 96), head_filters=8)
     assert model.output_shape == (None, 2, 3, 3, 8)
@@ -141,22 +141,22 @@ def _backbone(height, width):
 
 
 def test_efficientnet_feature_layers_agree_with_its_table():
-    from visionkit.models.efficientnet_lite import FEATURE_LAYERS, efficientnet_lite0
-    from visionkit.models.yolo import feature_layers
+    from visionkit.zoo.efficientnet_lite import FEATURE_LAYERS, efficientnet_lite0
+    from visionkit.detection.model import feature_layers
 
     backbone = efficientnet_lite0((64, 64, 3), include_top=False)
     assert feature_layers(backbone, (16, 32)) == {16: FEATURE_LAYERS[16], 32: FEATURE_LAYERS[32]}
 
 
 def test_trainer_default_head_width_is_the_builders():
-    from visionkit.models.yolo import HEAD_FILTERS
-    from visionkit.tasks.detect_train import DEFAULT_HEAD_FILTERS
+    from visionkit.detection.model import HEAD_FILTERS
+    from visionkit.detection.train import DEFAULT_HEAD_FILTERS
 
     assert DEFAULT_HEAD_FILTERS == HEAD_FILTERS
 
 
 def test_saved_detector_round_trip(tmp_path, isolated_cache):
-    from visionkit.tasks.detect import load_detector
+    from visionkit.detection.predict import load_detector
 
     path = make_tiny_detector(tmp_path / "tiny.keras")
     detector = load_detector(path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.errors import UsageError
-from visionkit.ops.nms import batched_nms, nms, non_max_suppression
+from visionkit.core.errors import UsageError
+from visionkit.detection.nms import batched_nms, nms, non_max_suppression
 
 
 def random_boxes(rng, count, kind):

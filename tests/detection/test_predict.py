@@ -10,7 +10,7 @@ import pytest
 
 from tests.detection.test_data import make_yolo_dataset, write_image
 from tests.detection.test_model import make_tiny_detector
-from visionkit.errors import ModelError, UsageError
+from visionkit.core.errors import ModelError, UsageError
 
 
 @pytest.fixture(scope="module")
@@ -20,13 +20,13 @@ def detector_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def detector(detector_path):
-    from visionkit.tasks.detect import load_detector
+    from visionkit.detection.predict import load_detector
 
     return load_detector(detector_path)
 
 
 def test_boxes_come_back_in_original_pixels(detector, tmp_path):
-    from visionkit.tasks.detect import detect
+    from visionkit.detection.predict import detect
 
     write_image(tmp_path / "wide.png", (200, 50))
     results = detect([tmp_path / "wide.png", np.zeros((30, 90, 3), np.uint8)], detector, conf=0.0, max_det=20)
@@ -40,7 +40,7 @@ def test_boxes_come_back_in_original_pixels(detector, tmp_path):
 
 
 def test_postprocess_maps_a_known_box_back_through_the_letterbox(detector):
-    from visionkit.ops.boxes import letterbox_geometry
+    from visionkit.detection.boxes import letterbox_geometry
 
     geometry = letterbox_geometry(50, 200, (64, 64))  # scale 0.32: the photo fills canvas rows 24…40
     raw = np.zeros((2, 2, 3, 7), np.float32)
@@ -56,7 +56,7 @@ def test_postprocess_maps_a_known_box_back_through_the_letterbox(detector):
 
 
 def test_bad_inputs_do_not_stop_the_batch(detector, tmp_path):
-    from visionkit.tasks.detect import detect
+    from visionkit.detection.predict import detect
 
     write_image(tmp_path / "ok.png")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
@@ -66,7 +66,7 @@ def test_bad_inputs_do_not_stop_the_batch(detector, tmp_path):
 
 
 def test_class_filter_and_threshold_checks(detector, tmp_path):
-    from visionkit.tasks.detect import detect
+    from visionkit.detection.predict import detect
 
     write_image(tmp_path / "a.png")
     only_bars = detect(tmp_path / "a.png", detector, conf=0.0, classes=["bar"])[0]
@@ -79,8 +79,8 @@ def test_class_filter_and_threshold_checks(detector, tmp_path):
 
 
 def test_save_writes_annotated_copies_and_outputs(detector, tmp_path):
-    from visionkit.tasks.detect import detect
-    from visionkit.tasks.detect_output import to_coco, write_results, yolo_lines
+    from visionkit.detection.predict import detect
+    from visionkit.detection.output import to_coco, write_results, yolo_lines
 
     write_image(tmp_path / "in" / "a.png", (80, 60))
     write_image(tmp_path / "in2" / "a.png", (80, 60))
@@ -101,7 +101,7 @@ def test_save_writes_annotated_copies_and_outputs(detector, tmp_path):
 
 
 def test_evaluate_reports_ap_and_writes_the_curve(detector, tmp_path):
-    from visionkit.tasks.detect import evaluate
+    from visionkit.detection.predict import evaluate
 
     data = make_yolo_dataset(tmp_path / "d", count=4)
     report = evaluate(detector, data, pr_curve=tmp_path / "pr.png")
@@ -112,7 +112,7 @@ def test_evaluate_reports_ap_and_writes_the_curve(detector, tmp_path):
 
 
 def test_evaluate_leaves_out_classes_the_model_lacks(detector, tmp_path):
-    from visionkit.tasks.detect import evaluate
+    from visionkit.detection.predict import evaluate
 
     data = make_yolo_dataset(tmp_path / "d", count=4)
     (data / "classes.txt").write_text("square\ncat\n")  # the bars are now 'cat', unknown to the model
@@ -126,9 +126,9 @@ def test_evaluate_leaves_out_classes_the_model_lacks(detector, tmp_path):
 def test_a_classifier_is_not_a_detector(tmp_path):
     import keras
 
-    from visionkit.registry import ModelSpec
-    from visionkit.tasks.detect import load_detector
-    from visionkit.weights import save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.detection.predict import load_detector
+    from visionkit.core.weights import save_model
 
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
     save_model(model, tmp_path / "c.keras", ModelSpec(name="c", task="classify", builder=""), ["a", "b"])
@@ -139,7 +139,7 @@ def test_a_classifier_is_not_a_detector(tmp_path):
 def test_video_in_annotated_video_out(detector, tmp_path):
     import cv2
 
-    from visionkit.tasks.detect_video import detect_video
+    from visionkit.detection.video import detect_video
 
     path = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
@@ -162,7 +162,7 @@ def test_video_in_annotated_video_out(detector, tmp_path):
 
 
 def test_results_serialise(detector, tmp_path):
-    from visionkit.tasks.detect import detect
+    from visionkit.detection.predict import detect
 
     write_image(tmp_path / "a.png")
     result = detect(tmp_path / "a.png", detector, conf=0.0, max_det=2)[0]

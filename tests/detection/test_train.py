@@ -7,14 +7,14 @@ import json
 import pytest
 
 from tests.detection.test_data import make_yolo_dataset
-from visionkit.errors import DatasetError, UsageError
+from visionkit.core.errors import DatasetError, UsageError
 
 TINY = {"base": "tiny_functional_cnn", "input_size": 64, "anchors": 2, "batch_size": 4, "head_filters": 8, "augment": False}
 
 
 def test_train_writes_a_usable_run_and_resumes(tmp_path, isolated_cache):
-    from visionkit.tasks.detect import detect, load_detector
-    from visionkit.tasks.detect_train import train
+    from visionkit.detection.predict import detect, load_detector
+    from visionkit.detection.train import train
 
     data = make_yolo_dataset(tmp_path / "data", count=10)
     run = train(data, tmp_path / "run", quiet=True, frozen_epochs=1, epochs=2, val_fraction=0.2, **TINY)
@@ -42,7 +42,7 @@ def test_train_writes_a_usable_run_and_resumes(tmp_path, isolated_cache):
 
 
 def test_bad_labels_stop_before_training(tmp_path, isolated_cache):
-    from visionkit.tasks.detect_train import train
+    from visionkit.detection.train import train
 
     data = make_yolo_dataset(tmp_path / "data", count=6)
     (data / "labels" / "im2.txt").write_text("5 0.5 0.5 0.1 0.1\n")

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from visionkit.errors import InputError, UsageError
-from visionkit.facedb import FaceDatabase
+from visionkit.core.errors import InputError, UsageError
+from visionkit.faces.db import FaceDatabase
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,7 +107,7 @@ _ENROLLING_CHILD = """
 import sys, time
 import numpy as np
 from pathlib import Path
-from visionkit.facedb import FaceDatabase
+from visionkit.faces.db import FaceDatabase
 
 db = FaceDatabase(sys.argv[1])
 marker = Path(sys.argv[2])
@@ -156,7 +156,7 @@ def test_kill_9_mid_enrolment_leaves_the_database_consistent(tmp_path, rng):
 _CONCURRENT_CHILD = """
 import sys, time
 import numpy as np
-from visionkit.facedb import FaceDatabase
+from visionkit.faces.db import FaceDatabase
 
 path, tag, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 rng = np.random.default_rng(abs(hash(tag)) % 1000)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from visionkit.ops import face_metrics as fm
+from visionkit.faces import metrics as fm
 
 # 1-D encodings, labels [0, 0, 1, 1] at positions 0, 1, 1.5, 3. Squared distances:
 # d01 = 1, d02 = 2.25, d03 = 9, d12 = 0.25, d13 = 4, d23 = 2.25.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.errors import UsageError
-from visionkit.models import facenet
+from visionkit.core.errors import UsageError
+from visionkit.faces import model as facenet
 
 
 def test_inception_resnet_v1_shape_weights_and_h5_import(isolated_cache, tmp_path):
@@ -28,9 +28,9 @@ def test_inception_resnet_v1_shape_weights_and_h5_import(isolated_cache, tmp_pat
     import h5py
     from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
 
-    from visionkit.registry import get_spec
-    from visionkit.tasks.faces import load_encoder
-    from visionkit.weights import import_file
+    from visionkit.core.registry import get_spec
+    from visionkit.faces.predict import load_encoder
+    from visionkit.core.weights import import_file
 
     for weight in model.weights:
         weight.assign(np.random.default_rng(len(weight.path)).normal(size=weight.shape).astype("float32") * 0.01)
@@ -60,9 +60,9 @@ def test_prewhitening_is_per_image():
 
 
 def test_backbone_encoder_is_colour_blind_when_grey(tmp_path):
-    from visionkit.registry import ModelSpec
-    from visionkit.tasks.faces import load_encoder
-    from visionkit.weights import save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.faces.predict import load_encoder
+    from visionkit.core.weights import save_model
 
     model = facenet.face_encoder("efficientnet_lite0", (64, 64, 3), 16, grayscale=True, backbone_weights="none")
     assert model.output_shape == (None, 16)
@@ -80,7 +80,7 @@ def test_backbone_encoder_is_colour_blind_when_grey(tmp_path):
     np.testing.assert_allclose(out_colour, out_grey, atol=1e-4)
     np.testing.assert_allclose(np.linalg.norm(out_colour), 1.0, atol=1e-5)
     path = tmp_path / "enc.keras"
-    spec = ModelSpec(name="enc", task="face-encoder", builder="visionkit.models.facenet:face_encoder", input_size=(64, 64))
+    spec = ModelSpec(name="enc", task="face-encoder", builder="visionkit.faces.model:face_encoder", input_size=(64, 64))
     save_model(model, path, spec, [], extra={"threshold": 0.9, "threshold_source": "test"})
     encoder = load_encoder(str(path))
     assert encoder.input_size == (64, 64) and encoder.threshold == 0.9

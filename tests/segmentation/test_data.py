@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visionkit.data import segmentation as seg
-from visionkit.errors import DatasetError, UsageError
-from visionkit.ops.seg_metrics import IGNORE_INDEX
+from visionkit.segmentation import data as seg
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.segmentation.metrics import IGNORE_INDEX
 
 
 def write_pair(root, stem, image, mask, mask_mode=None, image_ext=".jpg"):
@@ -143,7 +143,7 @@ def test_split_is_seeded_and_disjoint():
 
 
 def test_joint_augmentation_keeps_mask_ids_and_pixel_alignment(rng):
-    from visionkit.data.seg_augment import SegAugment, jitter_colour, random_geometry, warp_pair
+    from visionkit.segmentation.augment import SegAugment, jitter_colour, random_geometry, warp_pair
 
     mask = np.kron(rng.integers(0, 3, (4, 6)), np.ones((10, 10))).astype(np.uint8)  # blocks of 10x10 pixels
     image = np.repeat((mask * 80)[..., None], 3, axis=2).astype(np.uint8)  # the image encodes the mask
@@ -161,7 +161,7 @@ def test_joint_augmentation_keeps_mask_ids_and_pixel_alignment(rng):
 
 
 def test_flip_only_warp_is_an_exact_mirror():
-    from visionkit.data.seg_augment import affine_matrix, warp_pair
+    from visionkit.segmentation.augment import affine_matrix, warp_pair
 
     mask = np.arange(12, dtype=np.uint8).reshape(3, 4)
     image = np.repeat(mask[..., None], 3, axis=2)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from visionkit.errors import UsageError
-from visionkit.ops import seg_losses as L
+from visionkit.core.errors import UsageError
+from visionkit.segmentation import losses as L
 
 # One row of three pixels: true 0, true 1, ignored; predicted P(class 1) = 0.2, 0.6, 0.5.
 TRUE = np.array([[[0, 1, 255]]])

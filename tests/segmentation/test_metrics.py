@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from visionkit.ops import seg_metrics as sm
+from visionkit.segmentation import metrics as sm
 
 # 3 classes; the bottom-right pixel is "ignore" (255) and is predicted 0, which must not count.
 TRUE = np.array([[0, 0, 1], [1, 2, 255]])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from visionkit.errors import UsageError
-from visionkit.models import unet as U
+from visionkit.core.errors import UsageError
+from visionkit.segmentation import model as U
 
 
 def test_classic_unet_has_the_papers_weights():
@@ -68,7 +68,7 @@ def test_backbone_unet_takes_skips_by_name_and_freezes_the_encoder():
 
 
 def test_backbone_table_uses_the_shared_feature_layers():
-    from visionkit.models.efficientnet_lite import FEATURE_LAYERS
+    from visionkit.zoo.efficientnet_lite import FEATURE_LAYERS
 
     table = U.skip_layers("EfficientNet-Lite0")
     assert all(table[s] == FEATURE_LAYERS[s] for s in (2, 4, 8, 16))

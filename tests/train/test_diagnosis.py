@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from visionkit.ops.diagnosis import ADVICE, diagnose, error_gaps
+from visionkit.train.diagnosis import ADVICE, diagnose, error_gaps
 
 
 def test_high_avoidable_bias_with_human_level_error():

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import shared_data
 from tests.train.test_data import make_class_folders
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_run_folder_holds_model_history_curves_and_report(tiny_run):
                  "confusion.png", "misclassified.csv", "config.json"):
         assert (folder / name).is_file(), name
     assert not (folder / "backup").exists() and not (folder / "phase1.weights.h5").exists()
-    from visionkit.training import read_history
+    from visionkit.core.training import read_history
 
     history = read_history(folder / "history.csv")
     assert [row["epoch"] for row in history] == [0, 1, 2] and all(row["seconds"] > 0 for row in history)
@@ -91,7 +91,7 @@ def test_frozen_backbone_keeps_batch_norm_statistics_in_phase_two():
     """A pretrained backbone runs in inference mode: training the unfrozen top must not move BN statistics."""
     import keras
 
-    from visionkit.tasks import finetune_model as fm
+    from visionkit.train import model as fm
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv1")(inputs)

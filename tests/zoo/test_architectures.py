@@ -3,7 +3,7 @@ Applications equivalence, and the registry contract (any input size, any class c
 
 Each big model is built once per module (VGG-16 at 224 holds 138 M parameters: built, never run).
 Parameter counts include everything Keras counts; the first ``Rescaling`` layer has no parameters.
-MACs follow visionkit.ops.cost (Conv/Depthwise/Dense kernels only).
+MACs follow visionkit.zoo.cost (Conv/Depthwise/Dense kernels only).
 
 Sources for the pinned figures:
 * VGG-16/19, ResNet-50, MobileNet v1/v2: the Keras Applications documentation table (138.4 M,
@@ -26,9 +26,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from visionkit.errors import UsageError  # noqa: E402
-from visionkit.models import inception, mobilenet, resnet, zoo  # noqa: E402
-from visionkit.ops.cost import conv_params, summarize_model  # noqa: E402
+from visionkit.core.errors import UsageError  # noqa: E402
+from visionkit.zoo import inception, mobilenet, resnet, classic as zoo  # noqa: E402
+from visionkit.zoo.cost import conv_params, summarize_model  # noqa: E402
 
 BUILDERS = {
     "lenet5": zoo.lenet5, "alexnet": zoo.alexnet, "vgg16": zoo.vgg16,
@@ -196,8 +196,8 @@ def test_vgg_same_as_keras_applications():
 
 def _registry_tables():
     """name -> file for every registry entry, read straight from the TOML files."""
-    from visionkit.config import pretrained_dir
-    from visionkit.registry import tomllib
+    from visionkit.core.config import pretrained_dir
+    from visionkit.core.registry import tomllib
 
     root = pretrained_dir()
     entries: dict[str, list[str]] = {}
@@ -217,8 +217,8 @@ def test_architecture_names_are_unique_across_registry_files():
 
 
 def test_every_architecture_builds_through_the_registry_at_another_size():
-    from visionkit.registry import get_spec
-    from visionkit.weights import build
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import build
 
     names = [name for name, files in _registry_tables().items() if files == ["architectures.toml"]]
     specs = [get_spec(name) for name in names]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionkit.errors import UsageError
-from visionkit.ops.cost import bottleneck_cost, conv_cost, conv_output_size, conv_params, same_padding
+from visionkit.core.errors import UsageError
+from visionkit.zoo.cost import bottleneck_cost, conv_cost, conv_output_size, conv_params, same_padding
 
 
 @pytest.mark.parametrize("n, f, stride, padding, expected", [
@@ -103,7 +103,7 @@ def test_conv_params_with_groups_and_without_bias():
 
 def test_layer_macs_of_each_counted_layer_type():
     keras = pytest.importorskip("keras")
-    from visionkit.ops.cost import summarize_model
+    from visionkit.zoo.cost import summarize_model
 
     inputs = keras.Input((16, 16, 8))
     x = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="conv")(inputs)                  # 8×8×4
@@ -132,7 +132,7 @@ def test_layer_macs_of_each_counted_layer_type():
 
 def test_unknown_sizes_are_reported_not_guessed():
     keras = pytest.importorskip("keras")
-    from visionkit.ops.cost import summarize_model
+    from visionkit.zoo.cost import summarize_model
 
     inputs = keras.Input((None, None, 3))
     outputs = keras.layers.Conv2D(4, 3, name="conv")(inputs)

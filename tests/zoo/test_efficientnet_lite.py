@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from visionkit.errors import UsageError, WeightsError
-from visionkit.models import efficientnet_lite as lite
+from visionkit.core.errors import UsageError, WeightsError
+from visionkit.zoo import efficientnet_lite as lite
 
 # Sum of the float tensors in efficientnet-lite0-57934424.pth (BN running stats included, counters excluded).
 LITE0_WEIGHTS = 4_694_024

@@ -8,9 +8,9 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from visionkit.errors import UsageError
-from visionkit.io import ImageSource, as_sources, iter_images, source_name
-from visionkit.results import Classification, Prediction
+from visionkit.core.errors import UsageError
+from visionkit.core.io import ImageSource, as_sources, iter_images, source_name
+from visionkit.core.results import Classification, Prediction
 
 DEFAULT_MODEL = "efficientnet_lite0"
 DEFAULT_TOP_K = 5
@@ -85,7 +85,7 @@ def classify(
     Unreadable inputs give a result with ``error`` set instead of stopping the batch.
     ``tta`` averages the ten crops of Krizhevsky et al. (2012). ``model`` is a registry name or a ``.keras`` path.
     """
-    from visionkit.weights import load_model
+    from visionkit.core.weights import load_model
 
     if top_k < 1:
         raise UsageError(f"top_k must be at least 1, received {top_k}")

@@ -10,7 +10,7 @@ import sys
 import click
 
 from visionkit import __version__
-from visionkit.errors import VisionkitError
+from visionkit.core.errors import VisionkitError
 
 #: command name -> "module:attribute" of a click command; imported only when the command runs.
 COMMANDS = {
@@ -67,7 +67,7 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx, quiet, verbose, cache_dir):
     """Classic deep-learning vision tasks, one command each."""
-    from visionkit.config import mute_tensorflow_startup, set_cache_dir
+    from visionkit.core.config import mute_tensorflow_startup, set_cache_dir
 
     ctx.obj = {"quiet": quiet, "verbose": verbose}
     if cache_dir:

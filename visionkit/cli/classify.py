@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from visionkit.cli.options import output_options, progress_callback, recursive_option, report_failures, resolve_format
-from visionkit.tasks import classify as defaults
+from visionkit.classification import predict as defaults
 
 
 @click.command()
@@ -20,7 +20,7 @@ from visionkit.tasks import classify as defaults
 @click.pass_context
 def classify(ctx, images, model, top_k, tta, batch_size, recursive, fmt, output):
     """Classify IMAGES (files, folders, globs, or .txt files listing paths)."""
-    from visionkit.writers import emit
+    from visionkit.core.writers import emit
 
     results = defaults.classify(list(images), model=model, top_k=top_k, tta=tta, batch_size=batch_size, recursive=recursive,
                   on_progress=progress_callback(ctx, "classifying", minimum=batch_size + 1))

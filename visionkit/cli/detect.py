@@ -11,8 +11,8 @@ import json
 import click
 
 from visionkit.cli.options import DefaultCommandGroup, is_quiet, progress_callback, recursive_option, report_failures
-from visionkit.tasks import detect as defaults
-from visionkit.tasks import detect_train as train_defaults
+from visionkit.detection import predict as defaults
+from visionkit.detection import train as train_defaults
 
 PREDICT_FORMATS = ("table", "json", "jsonl", "csv", "coco", "yolo")
 
@@ -50,8 +50,8 @@ def _classes(value: str | None):
 def predict(ctx, images, model, conf, iou, classes, max_det, agnostic, save_dir, batch_size, recursive, fmt, output):
     """Detect objects in IMAGES (files, folders, globs, .txt lists) or video files."""
     from visionkit.cli.options import resolve_format
-    from visionkit.tasks.detect_output import write_results
-    from visionkit.tasks.detect_video import is_video, detect_video
+    from visionkit.detection.output import write_results
+    from visionkit.detection.video import is_video, detect_video
 
     videos = [i for i in images if is_video(i)]
     stills = [i for i in images if not is_video(i)]
@@ -111,13 +111,13 @@ def train(ctx, data, output, resume, data_format, skip_bad_labels, **settings):
 
 
 def _print_evaluation(evaluation, fmt: str) -> None:
-    from visionkit.writers import format_table
+    from visionkit.core.writers import format_table
 
     if fmt == "json":
         click.echo(json.dumps(evaluation.to_dict(), indent=2))
         return
     if fmt == "csv":
-        from visionkit.writers import render
+        from visionkit.core.writers import render
 
         click.echo(render([evaluation], "csv"), nl=False)
         return
@@ -151,7 +151,7 @@ def val(ctx, model, data, iou, conf, max_det, data_format, skip_bad_labels, save
                                    on_error="skip" if skip_bad_labels else "raise",
                                    on_progress=progress_callback(ctx, "evaluating", minimum=defaults.DEFAULT_BATCH_SIZE + 1))
     if save_dir:
-        from visionkit.writers import write_text_atomic
+        from visionkit.core.writers import write_text_atomic
 
         write_text_atomic(Path(save_dir) / "metrics.json", json.dumps(evaluation.to_dict(), indent=2) + "\n")
     _print_evaluation(evaluation, fmt)

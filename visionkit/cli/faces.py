@@ -7,8 +7,8 @@ import json
 import click
 
 from visionkit.cli.options import output_options, progress_callback, recursive_option, report_failures, resolve_format
-from visionkit.tasks import face_training as training_defaults
-from visionkit.tasks import faces as defaults
+from visionkit.faces import train as training_defaults
+from visionkit.faces import predict as defaults
 
 _TRAIN = training_defaults.FaceTrainConfig()
 
@@ -38,7 +38,7 @@ def _db_option(function):
 
 
 def _emit(results, fmt, output, columns=None):
-    from visionkit.writers import emit
+    from visionkit.core.writers import emit
 
     fmt = resolve_format(fmt, output)
     emit(results, fmt, output, columns=columns if fmt == "table" else None)
@@ -101,7 +101,7 @@ def detect(ctx, images, largest, crops, crop_size, min_face, min_confidence, rec
 def _write_crops(results, folder, size) -> None:
     from pathlib import Path
 
-    from visionkit.io import load_image, save_image
+    from visionkit.core.io import load_image, save_image
 
     for index, result in enumerate(r for r in results if r.ok and r.faces):
         image = load_image(result.source)
@@ -154,7 +154,7 @@ def identify(ctx, images, db, model, threshold, min_face, min_confidence, recurs
 @output_options
 def list_(db, fmt, output):
     """Enrolled identities and how many encodings each holds."""
-    from visionkit.facedb import FaceDatabase
+    from visionkit.faces.db import FaceDatabase
 
     with FaceDatabase(db, create=False) as database:
         _emit(database.identities(), fmt, output, columns=["name", "encodings"])
@@ -165,7 +165,7 @@ def list_(db, fmt, output):
 @_db_option
 def remove(name, db):
     """Delete identity NAME and all its encodings."""
-    from visionkit.facedb import FaceDatabase
+    from visionkit.faces.db import FaceDatabase
 
     with FaceDatabase(db, create=False) as database:
         count = database.remove(name)

@@ -19,9 +19,9 @@ def models():
 @output_options
 def list_(task, fmt, output):
     """Every registered model, with its source, license and whether it works offline now."""
-    from visionkit.registry import list_specs
-    from visionkit.weights import is_available
-    from visionkit.writers import emit
+    from visionkit.core.registry import list_specs
+    from visionkit.core.weights import is_available
+    from visionkit.core.writers import emit
 
     rows = [_Row({
         "name": spec.name, "task": spec.task,
@@ -43,15 +43,15 @@ class _Row(dict):
 @click.argument("name")
 def info(name):
     """Everything the registry knows about NAME."""
-    from visionkit.registry import get_spec
-    from visionkit.weights import expected_hash, is_available
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import expected_hash, is_available
 
     spec = get_spec(name)
     data = spec.to_dict()
     data["available_offline"] = is_available(spec)
     data["weights"]["hash"] = expected_hash(spec)
     if spec.card:
-        from visionkit.config import pretrained_dir
+        from visionkit.core.config import pretrained_dir
 
         data["card"] = str(pretrained_dir() / spec.card)
     click.echo(json.dumps(data, indent=2))
@@ -61,8 +61,8 @@ def info(name):
 @click.argument("names", nargs=-1, required=True)
 def fetch(names):
     """Download (or convert) the weights of NAMES into the cache, checking their hashes."""
-    from visionkit.registry import get_spec
-    from visionkit.weights import build, fetch as fetch_file
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import build, fetch as fetch_file
 
     for name in names:
         spec = get_spec(name)
@@ -77,8 +77,8 @@ def fetch(names):
 @click.argument("file", type=click.Path(dir_okay=False))
 def import_(name, file):
     """Put a weights FILE you downloaded elsewhere into the cache, after checking its hash."""
-    from visionkit.registry import get_spec
-    from visionkit.weights import import_file
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import import_file
 
     click.echo(f"{name}: {import_file(get_spec(name), file)}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from visionkit.cli.options import output_options
-from visionkit.ops import cost as cost_defaults  # light: no TensorFlow
+from visionkit.zoo import cost as cost_defaults  # light: no TensorFlow
 
 MACS_NOTE = ("MACs: multiply-accumulates of Conv/Depthwise/Separable/Dense kernels; biases, batch norm, "
              "activations, pooling and adds excluded")
@@ -41,7 +41,7 @@ def _thousands(rows: list[dict]) -> list[dict]:
 
 def _write(result, fmt: str | None, output: str | None, footer: list[str]) -> None:
     """Table (the default, also when piped) with a footer; else the shared writers."""
-    from visionkit.writers import emit, format_from_path, format_table, write_text_atomic
+    from visionkit.core.writers import emit, format_from_path, format_table, write_text_atomic
 
     fmt = fmt or (format_from_path(output) if output else "table")
     if fmt != "table":
@@ -71,7 +71,7 @@ def summary(name, input_shape, classes, no_top, fmt, output):
     NAME is a registry model (`visionkit models list`), built without weights, or a saved .keras
     file. The table is the default output, also when piped; --format json/jsonl/csv for machines.
     """
-    from visionkit.models.summary import summarize
+    from visionkit.zoo.summary import summarize
 
     result = summarize(name, _shape_option(input_shape), classes, include_top=not no_top)
     footer = [
@@ -104,7 +104,7 @@ def cost(input_shape, filter_size, filters, stride, padding, bottleneck, fmt, ou
     The defaults are the course's example: 28×28×192 through a 5×5 "same" conv with 32 filters
     (120.4 M multiplies) vs. a 16-channel 1×1 bottleneck first (12.4 M).
     """
-    from visionkit.ops.cost import bottleneck_cost, conv_cost
+    from visionkit.zoo.cost import bottleneck_cost, conv_cost
 
     shape, pad = _shape_option(input_shape), _padding_option(padding)
     if bottleneck:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from visionkit.writers import FORMATS
+from visionkit.core.writers import FORMATS
 
 
 class DefaultCommandGroup(click.Group):
@@ -41,7 +41,7 @@ def resolve_format(fmt: str | None, output: str | None) -> str:
     if fmt:
         return fmt
     if output:
-        from visionkit.writers import format_from_path
+        from visionkit.core.writers import format_from_path
 
         return format_from_path(output, default="jsonl")
     return "table" if sys.stdout.isatty() else "jsonl"

@@ -11,9 +11,9 @@ import json
 import click
 
 from visionkit.cli.options import DefaultCommandGroup, is_quiet, output_options, progress_callback, recursive_option, report_failures, resolve_format
-from visionkit.tasks import segment as defaults
-from visionkit.tasks import segment_train as train_defaults
-from visionkit.training import OPTIMIZERS, SCHEDULES
+from visionkit.segmentation import predict as defaults
+from visionkit.segmentation import train as train_defaults
+from visionkit.core.training import OPTIMIZERS, SCHEDULES
 
 _S = train_defaults.SegmentConfig()
 _T = train_defaults.DEFAULT_TRAINING
@@ -54,7 +54,7 @@ def _class_options(function):
 @click.pass_context
 def predict(ctx, images, model, save_dir, tile, overlap, alpha, recursive, fmt, output):
     """Segment IMAGES (files, folders, globs, .txt lists): class areas on stdout, masks with --save."""
-    from visionkit.writers import emit
+    from visionkit.core.writers import emit
 
     results = defaults.segment(list(images), model=model, save=save_dir, tile=tile, overlap=overlap, alpha=alpha,
                                recursive=recursive, on_progress=progress_callback(ctx, "segmenting"))
@@ -66,7 +66,7 @@ def predict(ctx, images, model, save_dir, tile, overlap, alpha, recursive, fmt, 
 
 
 def _training_options(function):
-    """The shared optimisation menu (visionkit.training), with segmentation's defaults."""
+    """The shared optimisation menu (visionkit.core.training), with segmentation's defaults."""
     options = [
         click.option("--epochs", type=click.IntRange(min=1), default=_T.epochs, show_default=True),
         click.option("-b", "--batch-size", type=click.IntRange(min=1), default=_T.batch_size, show_default=True),
@@ -98,7 +98,7 @@ _TRAINING_KEYS = ("epochs", "batch_size", "optimizer", "learning_rate", "momentu
 
 
 def _print_report(report, fmt: str, payload: dict) -> None:
-    from visionkit.writers import format_table
+    from visionkit.core.writers import format_table
 
     if fmt == "json":
         click.echo(json.dumps(payload, indent=2))
@@ -136,7 +136,7 @@ def _print_report(report, fmt: str, payload: dict) -> None:
 @click.pass_context
 def train(ctx, data, classes, class_file, skip_unmasked, output, resume, fmt, **settings):
     """Train a U-Net on DATA (images/ and masks/ with matching file stems)."""
-    from visionkit.training import TrainConfig
+    from visionkit.core.training import TrainConfig
 
     training = TrainConfig(**{k: settings.pop(k) for k in _TRAINING_KEYS})
     config = train_defaults.SegmentConfig(**settings)
@@ -167,8 +167,8 @@ def val(ctx, model, data, subset, classes, class_file, skip_unmasked, tile, outp
 
         import numpy as np
 
-        from visionkit.viz import plot_confusion
-        from visionkit.writers import write_text_atomic
+        from visionkit.core.viz import plot_confusion
+        from visionkit.core.writers import write_text_atomic
 
         write_text_atomic(Path(output) / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
         plot_confusion(np.array(report.pooled["confusion_matrix"]), report.class_names, Path(output) / "confusion.png")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from visionkit.tasks import stylize as defaults
+from visionkit.style import transfer as defaults
 
 
 def _losses_text(terms: dict) -> str:
@@ -34,8 +34,8 @@ def _progress(ctx: click.Context, steps: int):
 
 
 def _check_output(path: str, option: str) -> None:
-    from visionkit.errors import UsageError
-    from visionkit.io import IMAGE_EXTENSIONS
+    from visionkit.core.errors import UsageError
+    from visionkit.core.io import IMAGE_EXTENSIONS
 
     suffix = Path(path).suffix.lower()
     if suffix not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
@@ -80,8 +80,8 @@ def _check_output(path: str, option: str) -> None:
 def stylize(ctx, content, styles, output, size, steps, lr, content_weight, style_weight, tv_weight, style_layers,
             content_layer, blend, preserve_color, init, optimizer, backbone, save_every, seed, grid, history):
     """Paint CONTENT in the style of STYLES (one or more images, mixed by --blend)."""
-    from visionkit.io import save_image
-    from visionkit.writers import emit, format_from_path
+    from visionkit.core.io import save_image
+    from visionkit.core.writers import emit, format_from_path
 
     _check_output(output, "--output")
     if grid:

@@ -7,10 +7,10 @@ import json
 import click
 
 from visionkit.cli.options import progress_callback
-from visionkit.tasks import evaluate as evaluate_defaults
-from visionkit.tasks import export as export_defaults
-from visionkit.tasks import finetune as defaults
-from visionkit.training import DISTRIBUTE, OPTIMIZERS, SCHEDULES, TrainConfig
+from visionkit.train import evaluate as evaluate_defaults
+from visionkit.train import export as export_defaults
+from visionkit.train import finetune as defaults
+from visionkit.core.training import DISTRIBUTE, OPTIMIZERS, SCHEDULES, TrainConfig
 
 _T = TrainConfig()
 SUMMARY_FORMATS = ("table", "json")
@@ -21,8 +21,8 @@ def _quiet(ctx) -> bool:
 
 
 def _print_report(report, fmt: str, payload: dict) -> None:
-    from visionkit.ops.diagnosis import Diagnosis
-    from visionkit.writers import format_table
+    from visionkit.train.diagnosis import Diagnosis
+    from visionkit.core.writers import format_table
 
     if fmt == "json":
         click.echo(json.dumps(payload, indent=2))

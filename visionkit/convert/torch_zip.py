@@ -9,7 +9,7 @@ Two containers are understood:
 
 The object pickle is read by an :class:`pickle.Unpickler` whose ``find_class`` returns only numpy stand-ins for
 torch's tensor-rebuild functions, ``collections.OrderedDict`` and storage-type markers. Any other global
-(``os.system``, ``builtins.eval`` …) is refused with :class:`~visionkit.errors.WeightsError` before it can be called.
+(``os.system``, ``builtins.eval`` …) is refused with :class:`~visionkit.core.errors.WeightsError` before it can be called.
 """
 
 import collections
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionkit.errors import WeightsError
+from visionkit.core.errors import WeightsError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Sequence, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from visionkit.errors import ImageError, InputError
+from visionkit.core.errors import ImageError, InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 #: Refuse images with more pixels than this (a 50,000 x 50,000 header would need 7.5 GB).
@@ -250,7 +250,7 @@ def source_name(source: ImageSource, index: int) -> str:
 
 def save_image(path: Union[str, os.PathLike], image: np.ndarray, quality: int = 95) -> None:
     """Write an RGB uint8 image atomically (temporary file, then rename)."""
-    from visionkit.writers import atomic_path
+    from visionkit.core.writers import atomic_path
 
     target = Path(path)
     with atomic_path(target) as tmp:

@@ -1,7 +1,7 @@
 """The model registry: name -> ModelSpec, read from ``pretrained/registry.toml`` and ``pretrained/registry.d/*.toml``.
 
 A spec is plain data (builder path, input size, preprocessing, labels, weights source, license);
-nothing is imported or built until a model is loaded (see :mod:`visionkit.weights`).
+nothing is imported or built until a model is loaded (see :mod:`visionkit.core.weights`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from visionkit.config import pretrained_dir
-from visionkit.errors import ModelError
+from visionkit.core.config import pretrained_dir
+from visionkit.core.errors import ModelError
 
 try:
     import tomllib

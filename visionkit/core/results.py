@@ -87,7 +87,7 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class ModelSummary:
-    """A layer table with totals; MACs follow the convention in :mod:`visionkit.ops.cost`."""
+    """A layer table with totals; MACs follow the convention in :mod:`visionkit.zoo.cost`."""
 
     model: str
     input_shape: tuple | None
@@ -168,7 +168,7 @@ class BottleneckComparison:
         return rows
 
 
-# --- faces (visionkit.tasks.faces) -----------------------------------------------------------------------------
+# --- faces (visionkit.faces.predict) -----------------------------------------------------------------------------
 
 
 def _rounded(values, digits: int = 2) -> list:
@@ -710,8 +710,8 @@ class SegmentationReport:
     data: str
     images: int
     class_names: tuple[str, ...]
-    pooled: dict  # visionkit.ops.seg_metrics.summarize(): mean_iou, pixel_accuracy, classes, confusion_matrix
-    per_image: dict  # visionkit.ops.seg_metrics.mean_of_image_scores()
+    pooled: dict  # visionkit.segmentation.metrics.summarize(): mean_iou, pixel_accuracy, classes, confusion_matrix
+    per_image: dict  # visionkit.segmentation.metrics.mean_of_image_scores()
     subset: str = "all"
 
     @property

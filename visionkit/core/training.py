@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from visionkit.errors import UsageError
-from visionkit.writers import atomic_path
+from visionkit.core.errors import UsageError
+from visionkit.core.writers import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ def _number(text: str):
 
 
 def history_columns(rows: list[dict]) -> dict[str, list]:
-    """Rows -> {column: values} (the shape :func:`visionkit.viz.plot_curves` takes)."""
+    """Rows -> {column: values} (the shape :func:`visionkit.core.viz.plot_curves` takes)."""
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
@@ -347,7 +347,7 @@ def _make_history_callback():
                 self._plot()
 
         def _plot(self):
-            from visionkit.viz import plot_curves
+            from visionkit.core.viz import plot_curves
 
             columns = history_columns(self.rows)
             numeric = {k: v for k, v in columns.items() if k not in NOT_PLOTTED}

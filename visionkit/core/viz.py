@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from visionkit.writers import atomic_path
+from visionkit.core.writers import atomic_path
 
 
 def _figure(width: float = 6.0, height: float = 4.5):

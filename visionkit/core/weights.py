@@ -16,10 +16,10 @@ from importlib import util as importlib_util
 from pathlib import Path
 from typing import Any
 
-from visionkit.config import cache_dir, pretrained_dir
-from visionkit.errors import ModelError, WeightsError
-from visionkit.registry import ModelSpec, get_spec, import_object
-from visionkit.writers import atomic_path
+from visionkit.core.config import cache_dir, pretrained_dir
+from visionkit.core.errors import ModelError, WeightsError
+from visionkit.core.registry import ModelSpec, get_spec, import_object
+from visionkit.core.writers import atomic_path
 
 RECORDED_HASHES = "recorded_hashes.json"
 logger = logging.getLogger("visionkit")  # trust-on-first-use hashes for files with none published
@@ -182,7 +182,7 @@ def with_preprocessing(model, spec: ModelSpec, **build_keywords):
     builders follow) and the weights are copied by layer name, so layer names stay as they were.
     """
     import keras
-    from visionkit.models.layers import ChannelNormalize
+    from visionkit.core.layers import ChannelNormalize
 
     if not spec.normalizes:
         return model
@@ -305,7 +305,7 @@ def save_model(model, path: str | os.PathLike, spec: ModelSpec, class_names: lis
 def load_model_file(path: str | os.PathLike) -> LoadedModel:
     """Load a ``.keras`` model saved by visionkit (or any Keras model taking [0, 255] pixels)."""
     import keras
-    from visionkit.registry import WeightsSource
+    from visionkit.core.registry import WeightsSource
 
     path = Path(path)
     if not path.is_file():

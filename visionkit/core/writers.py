@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TextIO
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 FORMATS = ("table", "json", "jsonl", "csv")
 

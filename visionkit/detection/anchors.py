@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.ops.boxes import wh_iou
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.detection.boxes import wh_iou
 
 
 def _plus_plus_start(sizes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "rel_xyxy", "rel_yxyx", "rel_xywh", "rel_center_xywh")
 

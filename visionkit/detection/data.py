@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.io import IMAGE_EXTENSIONS
-from visionkit.io import image_size
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.core.io import IMAGE_EXTENSIONS
+from visionkit.core.io import image_size
 
 log = logging.getLogger(__name__)
 

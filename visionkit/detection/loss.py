@@ -19,14 +19,14 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from visionkit.ops.yolo_decode import MAX_LOG_SCALE
+from visionkit.detection.decode import MAX_LOG_SCALE
 
 #: Boxes narrower or shorter than this fraction of the input are ignored as targets (e.g. cropped away).
 MIN_SIDE = 1e-3
 
 
 def decode_boxes(raw, anchors):
-    """TensorFlow twin of :func:`visionkit.ops.yolo_decode.decode` for the boxes: (B, S, S, A, 4) rel xyxy."""
+    """TensorFlow twin of :func:`visionkit.detection.decode.decode` for the boxes: (B, S, S, A, 4) rel xyxy."""
     rows, cols = raw.shape[1], raw.shape[2]
     grid_x = tf.reshape(tf.range(cols, dtype=raw.dtype), (1, 1, cols, 1))
     grid_y = tf.reshape(tf.range(rows, dtype=raw.dtype), (1, rows, 1, 1))

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.ops.boxes import pairwise_iou
+from visionkit.detection.boxes import pairwise_iou
 
 COCO_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 

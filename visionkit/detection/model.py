@@ -5,7 +5,7 @@ location prediction (``sigmoid`` offsets inside the grid cell, ``exp`` scaling o
 and a passthrough layer that brings stride-16 features to the stride-32 grid by space-to-depth ("reorg").
 
 The model takes RGB pixels in [0, 255] (the backbone normalises inside itself) and returns the raw head output
-``(batch, S, S, B, 5 + C)`` = ``(t_x, t_y, t_w, t_h, t_o, class logits…)``; :mod:`visionkit.ops.yolo_decode`
+``(batch, S, S, B, 5 + C)`` = ``(t_x, t_y, t_w, t_h, t_o, class logits…)``; :mod:`visionkit.detection.decode`
 turns it into boxes. Layer names are fixed: ``backbone`` (a nested model, frozen in the first training phase),
 ``head_*``.
 """
@@ -18,7 +18,7 @@ from typing import Sequence
 import keras
 from keras import layers, ops
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 STRIDE = 32
 DEFAULT_BACKBONE = "efficientnet_lite0"
@@ -105,7 +105,7 @@ def yolo_v2(
     """Build the detector. ``anchors``: (B, 2) widths and heights as fractions of the input side.
 
     ``passthrough`` (default: when the backbone has a stride-16 map) adds YOLOv2's reorganised stride-16 features.
-    ``backbone`` is a registry name (loaded with :func:`visionkit.weights.load_backbone`, pretrained unless
+    ``backbone`` is a registry name (loaded with :func:`visionkit.core.weights.load_backbone`, pretrained unless
     ``backbone_weights`` is None or ``"none"``, e.g. when trained weights are loaded next) or a Keras model taking
     pixels in [0, 255].
     """
@@ -116,7 +116,7 @@ def yolo_v2(
         raise UsageError(f"anchors must be positive (width, height) pairs, received {anchors}")
     height, width = check_input_size(input_shape[:2])
     if isinstance(backbone, str):
-        from visionkit.weights import load_backbone
+        from visionkit.core.weights import load_backbone
 
         weights = None if backbone_weights in (None, "none") else backbone_weights
         backbone = load_backbone(backbone, (height, width, 3), weights=weights)

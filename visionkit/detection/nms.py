@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 #: Leave the greedy sweep after this many kept boxes in a row each removed fewer than _FEW boxes.
 _PATIENCE = 8

@@ -9,14 +9,14 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.errors import UsageError
-from visionkit.results import Detections
-from visionkit.writers import emit, write_text_atomic
+from visionkit.core.errors import UsageError
+from visionkit.core.results import Detections
+from visionkit.core.writers import emit, write_text_atomic
 
 
 def annotate(image: np.ndarray, result: Detections) -> np.ndarray:
     """A copy of RGB ``image`` with the result's boxes, class names and scores drawn (OpenCV)."""
-    from visionkit.viz import draw_boxes
+    from visionkit.core.viz import draw_boxes
 
     boxes, scores, class_ids = result.arrays()
     return draw_boxes(image, boxes, [b.label for b in result.boxes], scores.tolist(), class_ids.tolist())

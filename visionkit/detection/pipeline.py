@@ -6,7 +6,7 @@ horizontal flip, scale jitter (``RandomZoom``, in and out), translation jitter (
 jitter (``RandomColorJitter``: brightness, contrast, saturation, hue). Boxes pushed out of the frame are clipped
 and dropped when a side falls under 2 pixels. Batches are ``(pixels float32 [0, 255], y (B, M, 5))`` with
 ``y = x1, y1, x2, y2`` as fractions of the input and the class id, padded with class -1 (what
-:class:`visionkit.ops.yolo_loss.YoloLoss` expects).
+:class:`visionkit.detection.loss.YoloLoss` expects).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Callable
 
 import numpy as np
 
-from visionkit.data.detection import DetectionData
-from visionkit.io import iter_images
-from visionkit.ops.boxes import letterbox
+from visionkit.detection.data import DetectionData
+from visionkit.core.io import iter_images
+from visionkit.detection.boxes import letterbox
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Object detection: load -> letterbox -> model -> decode -> NMS -> boxes in original pixels; evaluation; anchors.
 
-Defaults are defined here once (the CLI reads them). Training lives in :mod:`visionkit.tasks.detect_train`,
-video in :mod:`visionkit.tasks.detect_video`.
+Defaults are defined here once (the CLI reads them). Training lives in :mod:`visionkit.detection.train`,
+video in :mod:`visionkit.detection.video`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.errors import ModelError, UsageError
-from visionkit.io import ImageSource, as_sources, iter_images, source_name
-from visionkit.results import Box, DetectionEvaluation, Detections
+from visionkit.core.errors import ModelError, UsageError
+from visionkit.core.io import ImageSource, as_sources, iter_images, source_name
+from visionkit.core.results import Box, DetectionEvaluation, Detections
 
 DEFAULT_MODEL = "yolo_raccoon"
 DEFAULT_CONF = 0.25
@@ -73,8 +73,8 @@ class Detector:
     def postprocess(self, raw: np.ndarray, geometry, conf: float, iou: float, max_det: int,
                     classes: list[int] | None = None, agnostic: bool = False):
         """One image's raw output -> (boxes (n, 4) original pixels, scores, class ids), best first."""
-        from visionkit.ops.nms import non_max_suppression
-        from visionkit.ops.yolo_decode import detections
+        from visionkit.detection.nms import non_max_suppression
+        from visionkit.detection.decode import detections
 
         boxes, scores, class_ids = detections(raw, self.anchors)
         height, width = self.input_size
@@ -99,9 +99,9 @@ def load_detector(model: str | os.PathLike) -> Detector:
     """A registry detector name (``visionkit models list --task detect``), the name given to
     ``visionkit models import-darknet``, or a ``.keras`` file from ``detect train``."""
     import visionkit.convert.darknet  # noqa: F401  (registers the darknet layers for loading .keras files)
-    import visionkit.models.yolo  # noqa: F401  (registers SpaceToDepth)
+    import visionkit.detection.model  # noqa: F401  (registers SpaceToDepth)
     from visionkit.convert.darknet import imported_path
-    from visionkit.weights import load_model
+    from visionkit.core.weights import load_model
 
     text = os.fspath(model)
     if not text.endswith(".keras") and os.sep not in text and not Path(text).exists():
@@ -109,7 +109,7 @@ def load_detector(model: str | os.PathLike) -> Detector:
             model = imported_path(text)  # imported with `visionkit models import-darknet`
         else:
             from visionkit.convert.darknet import registry_detector
-            from visionkit.registry import get_spec
+            from visionkit.core.registry import get_spec
 
             spec = get_spec(text)
             if spec.builder == "visionkit.convert.darknet:registry_detector":
@@ -159,7 +159,7 @@ def detect(
     classes; ``save``: a folder for annotated copies (boxes, class names, scores drawn). An unreadable input gives
     a result with ``error`` set and the batch goes on.
     """
-    from visionkit.ops.boxes import letterbox
+    from visionkit.detection.boxes import letterbox
 
     check_thresholds(conf, iou, max_det)
     if batch_size < 1:
@@ -212,8 +212,8 @@ def _decoded(sources: list, transform, workers: int | None):
     if len(sources) != 1:
         yield from iter_images(sources, workers=workers or 2, transform=transform)
         return
-    from visionkit.errors import InputError
-    from visionkit.io import LoadedImage, load_image
+    from visionkit.core.errors import InputError
+    from visionkit.core.io import LoadedImage, load_image
 
     try:
         yield LoadedImage(source_name(sources[0], 0), transform(load_image(sources[0])))
@@ -222,8 +222,8 @@ def _decoded(sources: list, transform, workers: int | None):
 
 
 def _save_annotated(image: np.ndarray, result: Detections, folder: Path, index: int, taken: set) -> None:
-    from visionkit.io import save_image
-    from visionkit.tasks.detect_output import annotate, unique_path
+    from visionkit.core.io import save_image
+    from visionkit.detection.output import annotate, unique_path
 
     name = Path(result.source).name if not result.source.startswith("<") else f"image_{index}.jpg"
     if Path(name).suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
@@ -245,10 +245,10 @@ def evaluate(
     """AP per class at IoU 0.5, mAP@0.5 and mAP@0.5:0.95 of ``model`` on labelled ``data`` (a path or DetectionData).
 
     Class names are matched by name between the model and the data set. ``pr_curve``: write the
-    precision-recall curves at IoU 0.5 as a PNG there. See :mod:`visionkit.ops.detection_metrics`.
+    precision-recall curves at IoU 0.5 as a PNG there. See :mod:`visionkit.detection.metrics`.
     """
-    from visionkit.data.detection import DetectionData, load_detection_data
-    from visionkit.ops.detection_metrics import evaluate_detections
+    from visionkit.detection.data import DetectionData, load_detection_data
+    from visionkit.detection.metrics import evaluate_detections
 
     detector = model if isinstance(model, Detector) else load_detector(model)
     dataset = data if isinstance(data, DetectionData) else load_detection_data(data, format, detector.class_names, on_error)
@@ -270,7 +270,7 @@ def evaluate(
     names = detector.class_names
     curve_path = ""
     if pr_curve:
-        from visionkit.viz import plot_pr
+        from visionkit.core.viz import plot_pr
 
         shown = sorted(metrics.curves, key=lambda c: -metrics.positives[c])[:10]
         plot_pr({names[c]: (*metrics.curves[c], float(metrics.ap_at(0.5)[c])) for c in shown}, pr_curve)
@@ -303,8 +303,8 @@ def _class_mapping(data_names: Sequence[str], model_names: Sequence[str]) -> tup
 
 def anchors(data, k: int = DEFAULT_ANCHORS, seed: int = 0, format: str = "auto", on_error: str = "raise") -> dict:
     """k-means anchors (1 - IoU distance) for a data set's boxes, and the mean IoU of each box to its best anchor."""
-    from visionkit.data.detection import DetectionData, load_detection_data
-    from visionkit.ops.anchors import kmeans_anchors, mean_best_iou
+    from visionkit.detection.data import DetectionData, load_detection_data
+    from visionkit.detection.anchors import kmeans_anchors, mean_best_iou
 
     dataset = data if isinstance(data, DetectionData) else load_detection_data(data, format, on_error=on_error)
     shapes = dataset.box_shapes()

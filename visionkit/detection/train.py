@@ -2,7 +2,7 @@
 
 Phase one trains only the head on a frozen pretrained backbone (a high learning rate is safe there); phase two
 unfreezes the backbone (BatchNormalization kept frozen: detection batches are small) at a lower, cosine-decayed
-rate. Each phase checkpoints every epoch (``visionkit.training``: ``BackupAndRestore``, ``history.csv``,
+rate. Each phase checkpoints every epoch (``visionkit.core.training``: ``BackupAndRestore``, ``history.csv``,
 ``curves.png``); ``resume=True`` continues a killed run from its last epoch. The run folder ends with
 ``model.keras`` (+ ``model.json``: classes, anchors, input size), ``metrics.json`` and ``pr_curve.png`` from the
 held-out split.
@@ -18,9 +18,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from visionkit.errors import UsageError
-from visionkit.results import DetectionTrainingRun
-from visionkit.tasks.detect import DEFAULT_ANCHORS, DEFAULT_IOU, Detector, evaluate
+from visionkit.core.errors import UsageError
+from visionkit.core.results import DetectionTrainingRun
+from visionkit.detection.predict import DEFAULT_ANCHORS, DEFAULT_IOU, Detector, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_FINETUNE_LR = 2e-4
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_OUTPUT = "runs/detect"
-DEFAULT_HEAD_FILTERS = 128  # = visionkit.models.yolo.HEAD_FILTERS (not imported: keeps `--help` free of Keras)
+DEFAULT_HEAD_FILTERS = 128  # = visionkit.detection.model.HEAD_FILTERS (not imported: keeps `--help` free of Keras)
 DEFAULT_IGNORE_IOU = 0.6
 STATE_FILE = "state.json"
 PHASE1_WEIGHTS = "phase1.weights.h5"
@@ -63,7 +63,7 @@ class DetectTrainOptions:
     classes: list | None = None  # train on these class names only (their boxes; the rest is background)
 
     def check(self) -> None:
-        from visionkit.models.yolo import check_input_size
+        from visionkit.detection.model import check_input_size
 
         check_input_size((self.input_size, self.input_size))
         if self.epochs < 1 or not 0 <= self.frozen_epochs <= self.epochs:
@@ -79,7 +79,7 @@ def _note(quiet: bool, text: str) -> None:
 
 
 def _split(options: DetectTrainOptions):
-    from visionkit.data.detection import load_detection_data
+    from visionkit.detection.data import load_detection_data
 
     data = load_detection_data(options.data, options.format, on_error=options.on_error)
     if options.val:
@@ -103,7 +103,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
 
     import numpy as np
 
-    from visionkit.training import prepare_run_dir, write_json_atomic
+    from visionkit.core.training import prepare_run_dir, write_json_atomic
 
     run_dir = prepare_run_dir(output, resume=resume)
     config_path = run_dir / "config.json"
@@ -150,7 +150,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
 def _anchors(options: DetectTrainOptions, train_set) -> tuple[list, float]:
     import numpy as np
 
-    from visionkit.ops.anchors import kmeans_anchors, mean_best_iou
+    from visionkit.detection.anchors import kmeans_anchors, mean_best_iou
 
     shapes = train_set.box_shapes()
     if isinstance(options.anchors, int):
@@ -163,10 +163,10 @@ def _anchors(options: DetectTrainOptions, train_set) -> tuple[list, float]:
 def _fit(options, train_set, val_set, anchors, run_dir: Path, resume: bool, quiet: bool, on_progress):
     import json
 
-    from visionkit.data.detection_pipeline import letterbox_data, make_dataset
-    from visionkit.models.yolo import set_backbone_trainable, yolo_v2
-    from visionkit.ops.yolo_loss import YoloLoss
-    from visionkit.training import (fit, make_optimizer, make_schedule, resume_epoch, seed_everything,
+    from visionkit.detection.pipeline import letterbox_data, make_dataset
+    from visionkit.detection.model import set_backbone_trainable, yolo_v2
+    from visionkit.detection.loss import YoloLoss
+    from visionkit.core.training import (fit, make_optimizer, make_schedule, resume_epoch, seed_everything,
                                     training_callbacks, write_json_atomic)
 
     seed_everything(options.seed)
@@ -214,10 +214,10 @@ def _fit(options, train_set, val_set, anchors, run_dir: Path, resume: bool, quie
 
 
 def _save(model, path: Path, options, class_names: Sequence[str], anchors, anchor_iou: float) -> None:
-    from visionkit.registry import ModelSpec
-    from visionkit.weights import save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.weights import save_model
 
-    spec = ModelSpec(name=path.stem, task="detect", builder="visionkit.models.yolo:yolo_v2",
+    spec = ModelSpec(name=path.stem, task="detect", builder="visionkit.detection.model:yolo_v2",
                      description=f"YOLOv2-style detector on {options.base}, trained on {options.data}",
                      input_size=(options.input_size, options.input_size),
                      options={"num_classes": len(class_names), "anchors": anchors, "head_filters": options.head_filters,

@@ -8,8 +8,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.ops.boxes import letterbox
-from visionkit.results import Detections
+from visionkit.detection.boxes import letterbox
+from visionkit.core.results import Detections
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -34,8 +34,8 @@ def detect_video(
     written to a temporary file and renamed when complete."""
     import cv2
 
-    from visionkit.tasks.detect import Detector, check_thresholds, load_detector
-    from visionkit.tasks.detect_output import annotate
+    from visionkit.detection.predict import Detector, check_thresholds, load_detector
+    from visionkit.detection.output import annotate
 
     check_thresholds(conf, iou, max_det)
     detector = model if isinstance(model, Detector) else load_detector(model)

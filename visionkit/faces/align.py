@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.errors import InputError, ModelError, UsageError
-from visionkit.results import DetectedFace
+from visionkit.core.errors import InputError, ModelError, UsageError
+from visionkit.core.results import DetectedFace
 
 DEFAULT_MIN_FACE = 20  # pixels; MTCNN's smallest window is 12
 DEFAULT_MIN_CONFIDENCE = 0.9

@@ -14,8 +14,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.io import is_image_path
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.core.io import is_image_path
 
 _TRUE = {"1", "true", "yes", "same", "y", "t"}
 _FALSE = {"0", "false", "no", "different", "n", "f"}
@@ -147,7 +147,7 @@ def read_pairs_csv(path: str | os.PathLike) -> list[Pair]:
 
 def write_pairs_csv(path: str | os.PathLike, pairs: Sequence[Pair]) -> None:
     """Write pairs as ``a,b,same`` atomically."""
-    from visionkit.writers import atomic_path
+    from visionkit.core.writers import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:

@@ -23,8 +23,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from visionkit.errors import InputError, UsageError
-from visionkit.results import EnrolledIdentity
+from visionkit.core.errors import InputError, UsageError
+from visionkit.core.results import EnrolledIdentity
 
 ENV_DB = "VISIONKIT_FACE_DB"
 SCHEMA_VERSION = "1"
@@ -47,7 +47,7 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1'), ('generation', '0
 
 def default_db_path() -> Path:
     """``$VISIONKIT_FACE_DB``, else ``faces.db`` in the visionkit cache folder."""
-    from visionkit.config import cache_dir
+    from visionkit.core.config import cache_dir
 
     configured = os.environ.get(ENV_DB)
     return Path(configured).expanduser() if configured else cache_dir() / "faces.db"

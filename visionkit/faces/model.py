@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 EMBEDDING_DIM = 128
 FACENET_INPUT = (160, 160, 3)
@@ -186,7 +186,7 @@ def backbone_feature_layer(backbone: str, stride: int) -> str | None:
     """The backbone's layer at output ``stride`` from its builder module's ``FEATURE_LAYERS`` table (None: its output)."""
     import importlib
 
-    from visionkit.registry import get_spec
+    from visionkit.core.registry import get_spec
 
     module = importlib.import_module(get_spec(backbone).builder.partition(":")[0])
     table = getattr(module, "FEATURE_LAYERS", {})
@@ -208,7 +208,7 @@ def face_encoder(backbone="efficientnet_lite0", input_shape=(112, 112, 3), embed
     The backbone's batch norms always run in inference mode (batches of a few identities give poor statistics).
     ``grayscale`` converts inputs to luma first; ``backbone_weights="none"`` builds the architecture only.
     """
-    from visionkit.weights import load_backbone
+    from visionkit.core.weights import load_backbone
 
     if not isinstance(embedding_dim, int) or embedding_dim < 1:
         raise UsageError(f"`embedding_dim` must be a positive integer. Received `embedding_dim={embedding_dim!r}`")

@@ -1,4 +1,4 @@
-"""Faces: detect + align (:mod:`visionkit.tasks.face_align`), encode, verify, enrol and identify.
+"""Faces: detect + align (:mod:`visionkit.faces.align`), encode, verify, enrol and identify.
 
 Pipeline per image: load → MTCNN faces and 5 landmarks (Zhang et al. 2016, the ``mtcnn`` pip package, weights
 inside it) → a similarity transform (rotation, uniform scale, translation; OpenCV ``estimateAffinePartial2D``)
@@ -20,10 +20,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.errors import InputError, ModelError, UsageError
-from visionkit.io import ImageSource, as_sources, iter_images, load_image, source_name
-from visionkit.results import DetectedFace, EnrolledIdentity, FaceDetections, FaceEncodings, FaceIdentity, FaceMatch
-from visionkit.tasks.face_align import (DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, TEMPLATE_112, align_face,  # noqa: F401
+from visionkit.core.errors import InputError, ModelError, UsageError
+from visionkit.core.io import ImageSource, as_sources, iter_images, load_image, source_name
+from visionkit.core.results import DetectedFace, EnrolledIdentity, FaceDetections, FaceEncodings, FaceIdentity, FaceMatch
+from visionkit.faces.align import (DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, TEMPLATE_112, align_face,  # noqa: F401
                                         canonical_template, detect_faces, similarity_transform)
 
 DEFAULT_MODEL = "facenet_att_lite0"
@@ -87,7 +87,7 @@ def load_encoder(model: "str | os.PathLike | FaceEncoder" = DEFAULT_MODEL) -> Fa
 
 def encoder_name(model: "str | os.PathLike | FaceEncoder") -> str:
     """The name an encoder is known by (registry name, or the file's absolute path) without loading it."""
-    from visionkit.registry import get_spec
+    from visionkit.core.registry import get_spec
 
     if isinstance(model, FaceEncoder):
         return model.name
@@ -98,10 +98,10 @@ def encoder_name(model: "str | os.PathLike | FaceEncoder") -> str:
 
 
 def _load_encoder(name: str) -> FaceEncoder:
-    import visionkit.models.facenet  # noqa: F401  (registers Grayscale and PerImageStandardization for loading)
-    from visionkit.config import pretrained_dir
-    from visionkit.registry import get_spec
-    from visionkit.weights import build, cached_file, load_model_file
+    import visionkit.faces.model  # noqa: F401  (registers Grayscale and PerImageStandardization for loading)
+    from visionkit.core.config import pretrained_dir
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import build, cached_file, load_model_file
 
     if name.endswith(".keras") or os.sep in name or Path(name).exists():
         path = Path(name).resolve()
@@ -116,7 +116,7 @@ def _load_encoder(name: str) -> FaceEncoder:
             loaded = load_model_file(path)
             loaded.spec = spec
         else:
-            from visionkit.weights import LoadedModel
+            from visionkit.core.weights import LoadedModel
 
             loaded, path = LoadedModel(build(spec), spec), cached_file(spec)
     extra = dict(loaded.extra or {})
@@ -129,7 +129,7 @@ def _load_encoder(name: str) -> FaceEncoder:
 
 def resolve_threshold(encoder: FaceEncoder, threshold: float | None) -> tuple[float, str]:
     """The threshold to decide with, and where it came from: the caller's, else the model's."""
-    from visionkit.ops.face_metrics import check_threshold
+    from visionkit.faces.metrics import check_threshold
 
     if threshold is not None:
         try:
@@ -203,7 +203,7 @@ def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_
 
 def verifier_paths(encoder: FaceEncoder) -> list[Path]:
     """Where the logistic verifier of ``encoder`` is kept: beside the model file, else in the cache."""
-    from visionkit.config import cache_dir
+    from visionkit.core.config import cache_dir
 
     stem = Path(encoder.name).stem if encoder.path is None else encoder.path.name.rsplit(".", 1)[0]
     paths = [encoder.path.with_name(f"{stem}.verifier.json")] if encoder.path is not None else []
@@ -272,7 +272,7 @@ def verify(a: ImageSource, b: ImageSource, model: "str | FaceEncoder" = DEFAULT_
 
 
 def _open_db(db):
-    from visionkit.facedb import FaceDatabase
+    from visionkit.faces.db import FaceDatabase
 
     return db if isinstance(db, FaceDatabase) else FaceDatabase(db)
 

@@ -3,7 +3,7 @@
 Training (FaceNet, Schroff et al. 2015): faces are aligned once (MTCNN + similarity transform, cached), batches
 hold P identities × K images (§3.2), triplets are mined online inside each batch (semi-hard negatives), the
 loss is max(d(A, P) − d(A, N) + α, 0). The encoder is an ImageNet-pretrained registry backbone with a 128-d
-L2-normalised head (:func:`visionkit.models.facenet.face_encoder`): first the head alone, then also the last
+L2-normalised head (:func:`visionkit.faces.model.face_encoder`): first the head alone, then also the last
 layers of the backbone at a lower, cosine-decayed rate. Some identities can be held out (never seen); the run then reports ROC AUC, EER and accuracy on
 all pairs of the held-out people and stores the EER threshold in the model's sidecar.
 
@@ -23,9 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from visionkit.data.faces import all_pairs, folder_pairs, identity_folders, read_pairs_csv, split_identities
-from visionkit.errors import InputError, UsageError
-from visionkit.results import FaceCalibration
+from visionkit.faces.data import all_pairs, folder_pairs, identity_folders, read_pairs_csv, split_identities
+from visionkit.core.errors import InputError, UsageError
+from visionkit.core.results import FaceCalibration
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ def aligned_crops(paths, size: int, cache: bool = True, on_progress: Callable[[i
     Images where no face is found get a zero crop and ``found = False`` (callers drop them). Cached in
     ``<cache>/faces/aligned-<key>.npz`` keyed by the files' paths, sizes and modification times.
     """
-    from visionkit.config import cache_dir
-    from visionkit.io import iter_images
-    from visionkit.tasks.faces import align_face, detect_faces
-    from visionkit.writers import atomic_path
+    from visionkit.core.config import cache_dir
+    from visionkit.core.io import iter_images
+    from visionkit.faces.predict import align_face, detect_faces
+    from visionkit.core.writers import atomic_path
 
     paths = list(paths)
     cached = cache_dir() / "faces" / f"aligned-{_dataset_key(paths, size)}.npz"
@@ -111,7 +111,7 @@ def aligned_crops(paths, size: int, cache: bool = True, on_progress: Callable[[i
 def pair_evaluation(encodings: np.ndarray, labels: np.ndarray, target_far: float = DEFAULT_TARGET_FAR) -> dict:
     """ROC AUC, EER, thresholds and accuracies on all pairs of ``encodings``; plus a 2-fold identity split:
     the EER threshold chosen on the pairs of one half of the identities, accuracy measured on the other half."""
-    from visionkit.ops.face_metrics import accuracy_at, pair_distances, roc_summary
+    from visionkit.faces.metrics import accuracy_at, pair_distances, roc_summary
 
     i, j, same = all_pairs(labels)
     distances = pair_distances(encodings[i], encodings[j])
@@ -134,7 +134,7 @@ def pair_evaluation(encodings: np.ndarray, labels: np.ndarray, target_far: float
 
 
 def pair_evaluation_threshold(encodings: np.ndarray, labels: np.ndarray) -> float:
-    from visionkit.ops.face_metrics import pair_distances, roc_summary
+    from visionkit.faces.metrics import pair_distances, roc_summary
 
     i, j, same = all_pairs(labels)
     return roc_summary(pair_distances(encodings[i], encodings[j]), same).threshold_eer
@@ -160,7 +160,7 @@ def _augmenter(seed: int):
 def _batches(crops: np.ndarray, labels: np.ndarray, config: FaceTrainConfig, steps: int, epochs: int, seed: int):
     import tensorflow as tf
 
-    from visionkit.data.faces import pk_batches
+    from visionkit.faces.data import pk_batches
 
     indices = np.stack(list(pk_batches(labels, config.identities_per_batch, config.images_per_identity,
                                        steps * epochs, seed)))
@@ -179,7 +179,7 @@ def _compile(model, learning_rate, margin: float) -> None:
     """Adam (``learning_rate`` a float or a schedule), the semi-hard triplet loss, and the share of active triplets."""
     import keras
 
-    from visionkit.ops.face_metrics import active_triplet_fraction, semi_hard_triplet_loss
+    from visionkit.faces.metrics import active_triplet_fraction, semi_hard_triplet_loss
 
     def triplet(y_true, y_pred):
         return semi_hard_triplet_loss(y_true, y_pred, margin)
@@ -196,8 +196,8 @@ def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: fl
 
     Each phase keeps its history and checkpoints in ``run/<name>/`` and ends with ``run/<name>.weights.h5``.
     """
-    from visionkit.models.facenet import set_trainable_tail
-    from visionkit.training import training_callbacks
+    from visionkit.faces.model import set_trainable_tail
+    from visionkit.core.training import training_callbacks
 
     done = run / f"{name}.weights.h5"
     if done.is_file():
@@ -206,7 +206,7 @@ def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: fl
     if not epochs:
         return
     set_trainable_tail(model, fraction)
-    from visionkit.training import make_schedule
+    from visionkit.core.training import make_schedule
 
     _compile(model, make_schedule(config.schedule if name == "tail" else "constant", learning_rate, steps, epochs),
              config.margin)
@@ -226,9 +226,9 @@ def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/face
     the EER threshold of the held-out pairs (or of the training pairs when nothing is held out — optimistic, and
     said so in ``threshold_source``).
     """
-    from visionkit.models.facenet import face_encoder
-    from visionkit.tasks.faces import FaceEncoder
-    from visionkit.training import CONFIG_FILE, prepare_run_dir, seed_everything, write_json_atomic
+    from visionkit.faces.model import face_encoder
+    from visionkit.faces.predict import FaceEncoder
+    from visionkit.core.training import CONFIG_FILE, prepare_run_dir, seed_everything, write_json_atomic
 
     run = prepare_run_dir(run_dir, resume=resume)
     if resume:
@@ -269,10 +269,10 @@ def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/face
         evaluated_on, crops_eval, labels_eval = "training", train_crops, train_labels
         source = f"EER on the training pairs of {Path(data).name} (no identity held out: optimistic)"
     evaluation = pair_evaluation(encoder.encode(crops_eval), labels_eval)
-    from visionkit.registry import ModelSpec
-    from visionkit.weights import save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.weights import save_model
 
-    spec = ModelSpec(name="face_encoder", task="face-encoder", builder="visionkit.models.facenet:face_encoder",
+    spec = ModelSpec(name="face_encoder", task="face-encoder", builder="visionkit.faces.model:face_encoder",
                      description=f"{config.backbone} + {config.embedding_dim}-d triplet-loss head, trained on {Path(data).name}",
                      input_size=(config.input_size, config.input_size), options={**options, "backbone_weights": "none"})
     summary = {"config": asdict(config), "grayscale": grey, "train_identities": train_names,
@@ -314,8 +314,8 @@ def calibrate(pairs: str | os.PathLike, model="facenet_att_lite0", target_far: f
     a ``.keras`` model's sidecar so that verify uses it; ``method="logistic"`` fits the logistic verifier on
     |f(x1) − f(x2)| (5-fold cross-validated accuracy and AUC reported) and saves it beside the model.
     """
-    from visionkit.ops.face_metrics import accuracy_at, pair_distances, roc_summary
-    from visionkit.tasks.faces import METHODS, embed, load_encoder, verifier_paths
+    from visionkit.faces.metrics import accuracy_at, pair_distances, roc_summary
+    from visionkit.faces.predict import METHODS, embed, load_encoder, verifier_paths
 
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -345,7 +345,7 @@ def calibrate(pairs: str | os.PathLike, model="facenet_att_lite0", target_far: f
                   accuracy_far=accuracy_at(distances, same, summary.threshold_far),
                   images_without_face=len(images) - len(encoded), method=method)
     if roc_png:
-        from visionkit.viz import plot_roc
+        from visionkit.core.viz import plot_roc
 
         eer_point = (float(np.interp(summary.threshold_eer, summary.thresholds, summary.fpr)),
                      float(np.interp(summary.threshold_eer, summary.thresholds, summary.tpr)))
@@ -365,7 +365,7 @@ def _fit_logistic(features: np.ndarray, same: np.ndarray, encoder, paths) -> dic
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_validate
 
-    from visionkit.training import write_json_atomic
+    from visionkit.core.training import write_json_atomic
 
     classifier = LogisticRegression(class_weight="balanced", max_iter=2000)
     folds = StratifiedKFold(n_splits=min(5, int(same.sum()), int((~same).sum())), shuffle=True, random_state=0)
@@ -386,7 +386,7 @@ def _fit_logistic(features: np.ndarray, same: np.ndarray, encoder, paths) -> dic
 
 
 def _save_threshold(encoder, threshold: float, which: str, pairs: str) -> str:
-    from visionkit.weights import sidecar_path
+    from visionkit.core.weights import sidecar_path
 
     if encoder.path is None or encoder.path.suffix != ".keras":
         raise UsageError(f"--save-threshold writes into a .keras model's sidecar; {encoder.name!r} is not one "
@@ -394,7 +394,7 @@ def _save_threshold(encoder, threshold: float, which: str, pairs: str) -> str:
     path = sidecar_path(encoder.path)
     meta = json.loads(path.read_text()) if path.is_file() else {"spec": {}, "class_names": []}
     meta.setdefault("extra", {}).update(threshold=float(threshold), threshold_source=f"{which.upper()} on {pairs}")
-    from visionkit.writers import write_text_atomic
+    from visionkit.core.writers import write_text_atomic
 
     try:
         write_text_atomic(path, json.dumps(meta, indent=2))

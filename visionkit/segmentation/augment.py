@@ -16,8 +16,8 @@ import cv2
 import keras
 import numpy as np
 
-from visionkit.data.segmentation import SegmentationData, load_pair
-from visionkit.ops.seg_metrics import IGNORE_INDEX
+from visionkit.segmentation.data import SegmentationData, load_pair
+from visionkit.segmentation.metrics import IGNORE_INDEX
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.io import IMAGE_EXTENSIONS, load_image
-from visionkit.ops.seg_metrics import IGNORE_INDEX
-from visionkit.io import image_size
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.core.io import IMAGE_EXTENSIONS, load_image
+from visionkit.segmentation.metrics import IGNORE_INDEX
+from visionkit.core.io import image_size
 
 IMAGES_DIR, MASKS_DIR = "images", "masks"
 MASK_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".gif")

@@ -19,8 +19,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from visionkit.errors import UsageError
-from visionkit.ops.seg_metrics import IGNORE_INDEX
+from visionkit.core.errors import UsageError
+from visionkit.segmentation.metrics import IGNORE_INDEX
 
 TERMS = ("ce", "dice", "focal")
 EPSILON = 1e-7

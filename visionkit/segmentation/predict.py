@@ -4,7 +4,7 @@ Prediction: resize so the long side is the size the model was trained at, run th
 image (padded to a multiple of its stride) or, when the image is larger than ``tile``, on overlapping
 tiles blended with a linear ramp, resize the class probabilities back to the original size, then argmax.
 Evaluation accumulates one confusion matrix over every pixel of the set at the masks' own resolution.
-Training lives in :mod:`visionkit.tasks.segment_train`.
+Training lives in :mod:`visionkit.segmentation.train`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from visionkit.errors import ModelError, UsageError
-from visionkit.io import ImageSource, as_sources, iter_images, source_name
-from visionkit.results import ClassArea, Masks, SegmentationReport
+from visionkit.core.errors import ModelError, UsageError
+from visionkit.core.io import ImageSource, as_sources, iter_images, source_name
+from visionkit.core.results import ClassArea, Masks, SegmentationReport
 
 DEFAULT_MODEL = "unet_person"
 DEFAULT_TILE = 512  # pixels (after resizing to the model's training scale); larger images are tiled
@@ -60,8 +60,8 @@ def load_segmenter(model: "str | os.PathLike | Segmenter" = DEFAULT_MODEL) -> Se
     """A registry name (task ``segment``) or a ``.keras`` file saved by ``visionkit segment train``."""
     if isinstance(model, Segmenter):
         return model
-    from visionkit.registry import get_spec
-    from visionkit.weights import fetch, load_model_file
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import fetch, load_model_file
 
     text = os.fspath(model)
     name = text
@@ -102,7 +102,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
 def predict_scaled(segmenter: Segmenter, image: np.ndarray, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
                    batch_size: int = 4) -> np.ndarray:
     """Class probabilities (h, w, C) for an image already at the model's scale (whole, or tiled when larger)."""
-    from visionkit.data.seg_augment import pad_to, round_up
+    from visionkit.segmentation.augment import pad_to, round_up
 
     multiple = segmenter.multiple
     height, width = image.shape[:2]
@@ -133,7 +133,7 @@ def predict_probabilities(segmenter: Segmenter, image: np.ndarray, tile: int = D
     """Class probabilities (H, W, C) at the image's original resolution."""
     import cv2
 
-    from visionkit.data.seg_augment import resize_long_side
+    from visionkit.segmentation.augment import resize_long_side
 
     scaled = resize_long_side(image, segmenter.long_side)
     probs = predict_scaled(segmenter, scaled, tile, overlap)
@@ -152,7 +152,7 @@ def write_mask_png(path: str | os.PathLike, mask: np.ndarray) -> None:
     """A single-channel PNG of class ids, written atomically."""
     from PIL import Image
 
-    from visionkit.writers import atomic_path
+    from visionkit.core.writers import atomic_path
 
     with atomic_path(path) as tmp:
         Image.fromarray(mask.astype(np.uint8), mode="L").save(tmp, format="PNG")
@@ -170,9 +170,9 @@ def _unique_stem(source: str, index: int, used: set) -> str:
 def _save_outputs(save_dir: Path, stem: str, image: np.ndarray, result: Masks, alpha: float) -> Masks:
     from dataclasses import replace
 
-    from visionkit.io import save_image
-    from visionkit.viz import overlay_mask, palette
-    from visionkit.writers import write_text_atomic
+    from visionkit.core.io import save_image
+    from visionkit.core.viz import overlay_mask, palette
+    from visionkit.core.writers import write_text_atomic
 
     mask_path, overlay_path, json_path = (save_dir / f"{stem}{suffix}" for suffix in ("_mask.png", "_overlay.png", ".json"))
     write_mask_png(mask_path, result.mask)
@@ -227,8 +227,8 @@ def evaluate(model: "str | os.PathLike | Segmenter", data: str | os.PathLike, cl
     The model's own class map (saved with it) is used unless ``classes`` / ``class_file`` are given.
     ``subset`` ``train`` / ``val`` picks the images of the split recorded in the model when it was trained.
     """
-    from visionkit.data.segmentation import ClassMap, load_pair, open_dataset
-    from visionkit.ops import seg_metrics
+    from visionkit.segmentation.data import ClassMap, load_pair, open_dataset
+    from visionkit.segmentation import metrics as seg_metrics
 
     if subset not in SUBSETS:
         raise UsageError(f"unknown subset {subset!r}; choose one of {', '.join(SUBSETS)}")

@@ -17,14 +17,14 @@ from typing import Callable
 
 import numpy as np
 
-from visionkit.errors import UsageError
-from visionkit.training import TrainConfig
+from visionkit.core.errors import UsageError
+from visionkit.core.training import TrainConfig
 
 ARCH_CLASSIC = "unet"
 DEFAULT_ARCH = "unet-efficientnet_lite0"
 DEFAULT_RUN_DIR = "runs/segment"
 HEADS = ("softmax", "sigmoid")
-#: The optimisation defaults of segmentation training (the shared menu of visionkit.training, other values).
+#: The optimisation defaults of segmentation training (the shared menu of visionkit.core.training, other values).
 DEFAULT_TRAINING = TrainConfig(epochs=30, batch_size=8, learning_rate=1e-3, schedule="cosine")
 
 
@@ -47,7 +47,7 @@ class SegmentConfig:
 
 
 def check_config(config: SegmentConfig) -> None:
-    from visionkit.ops.seg_losses import parse_loss  # noqa: F401  (imports keras; only called when training)
+    from visionkit.segmentation.losses import parse_loss  # noqa: F401  (imports keras; only called when training)
 
     if config.arch != ARCH_CLASSIC and not config.arch.startswith("unet-"):
         raise UsageError(f"unknown arch {config.arch!r}; use 'unet' (classic) or 'unet-BACKBONE' (e.g. {DEFAULT_ARCH})")
@@ -87,7 +87,7 @@ def class_weight_values(text: str, counts: np.ndarray) -> list[float] | None:
 
 def build_model(config: SegmentConfig, num_classes: int, weights: str | None = "default"):
     """The classic U-Net or a backbone U-Net as ``config`` describes (inputs of any multiple of the stride)."""
-    from visionkit.models import unet
+    from visionkit.segmentation import model as unet
 
     if config.arch == ARCH_CLASSIC:
         return unet.unet((None, None, 3), num_classes, config.depth, config.base_filters, head=config.head)
@@ -106,7 +106,7 @@ def inference_model(model):
 def _validation_callback(batches, loss, names):
     import keras
 
-    from visionkit.ops import seg_metrics
+    from visionkit.segmentation import metrics as seg_metrics
 
     class ValidationScores(keras.callbacks.Callback):
         """Held-out loss, mIoU and per-class IoU each epoch (one pass; written before history and early stopping)."""
@@ -144,18 +144,18 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
     """Train on ``data`` (``images/`` + ``masks/``), hold out ``config.val_fraction`` (seeded), save and score.
 
     ``resume`` continues the run in ``out`` from its last epoch with the settings saved there.
-    Returns a :class:`visionkit.results.SegmentationRun`.
+    Returns a :class:`visionkit.core.results.SegmentationRun`.
     """
-    from visionkit import training as tr
-    from visionkit.data.seg_augment import NO_AUGMENT, SegAugment, SegmentationBatches
-    from visionkit.data.segmentation import open_dataset, split_indices
-    from visionkit.ops.seg_losses import SegmentationLoss
-    from visionkit.ops.seg_metrics import IGNORE_INDEX
-    from visionkit.registry import ModelSpec
-    from visionkit.results import SegmentationRun
-    from visionkit.tasks.segment import evaluate
-    from visionkit.viz import plot_confusion, plot_curves
-    from visionkit.weights import save_model
+    from visionkit.core import training as tr
+    from visionkit.segmentation.augment import NO_AUGMENT, SegAugment, SegmentationBatches
+    from visionkit.segmentation.data import open_dataset, split_indices
+    from visionkit.segmentation.losses import SegmentationLoss
+    from visionkit.segmentation.metrics import IGNORE_INDEX
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.results import SegmentationRun
+    from visionkit.segmentation.predict import evaluate
+    from visionkit.core.viz import plot_confusion, plot_curves
+    from visionkit.core.weights import save_model
 
     started = time.monotonic()
     run_dir = tr.prepare_run_dir(out, resume)
@@ -191,7 +191,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
     callbacks.insert(1, _validation_callback(val_batches, loss, names))
     resumed_from = tr.resume_epoch(run_dir) if resume else None
     tr.fit(model, train_batches, training.epochs, callbacks, verbose=0)
-    spec = ModelSpec(name=f"{config.arch} ({Path(data).name})", task="segment", builder="visionkit.models.unet",
+    spec = ModelSpec(name=f"{config.arch} ({Path(data).name})", task="segment", builder="visionkit.segmentation.model",
                      description=f"{config.arch} trained by visionkit segment train on {data}",
                      input_size=(config.crop, config.crop))
     extra = {"task": "segment", "arch": config.arch, "long_side": long_side, "multiple": multiple,

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.errors import UsageError, WeightsError
+from visionkit.core.errors import UsageError, WeightsError
 
 #: convolutions per block: VGG16 is configuration D, VGG19 configuration E (Simonyan & Zisserman, table 1).
 _CONVS_PER_BLOCK = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
@@ -98,8 +98,8 @@ def convert_hed_vgg16(path: str | Path):
 
 def _vgg19_with_weights():
     """VGG19 trunk with ImageNet weights: the cached no-top file, else a cached full ``vgg19``, else download."""
-    from visionkit.registry import get_spec
-    from visionkit.weights import fetch, is_available
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import fetch, is_available
 
     trunk = vgg_trunk(19)
     full = get_spec(FULL_VGG19)
@@ -113,8 +113,8 @@ def _vgg19_with_weights():
 @functools.lru_cache(maxsize=2)
 def load_trunk(backbone: str):
     """The backbone's convolutional trunk with its pretrained weights (cached per process)."""
-    from visionkit.registry import get_spec
-    from visionkit.weights import fetch
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import fetch
 
     if backbone == "vgg16_hed":
         trunk = convert_hed_vgg16(fetch(get_spec("vgg16_hed")))  # fetch checks the sha256
@@ -127,8 +127,8 @@ def load_trunk(backbone: str):
 
 
 def _weights_cached(backbone: str) -> bool:
-    from visionkit.registry import get_spec
-    from visionkit.weights import is_available
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import is_available
 
     if backbone == "vgg19_imagenet":
         return is_available(get_spec("vgg19_imagenet")) or is_available(get_spec(FULL_VGG19))
@@ -197,7 +197,7 @@ class FeatureExtractor:
     def pixel_model(self):
         """The same extractor taking RGB pixels in [0, 255] (ChannelNormalize first, as every visionkit model)."""
         import keras
-        from visionkit.models.layers import ChannelNormalize
+        from visionkit.core.layers import ChannelNormalize
 
         inputs = keras.Input((None, None, 3), name="pixels")
         normalized = ChannelNormalize(self.mean_bgr, (1.0, 1.0, 1.0), "BGR", name="normalize")(inputs)
@@ -207,7 +207,7 @@ class FeatureExtractor:
 def feature_extractor(layers: Sequence[str], backbone: str = "auto") -> FeatureExtractor:
     """One Keras model returning the activations of ``layers`` (deduplicated, in order) in one pass."""
     import keras
-    from visionkit.registry import get_spec
+    from visionkit.core.registry import get_spec
 
     backbone = resolve_backbone(backbone)
     layers = tuple(dict.fromkeys(layers))

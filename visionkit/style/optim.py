@@ -11,7 +11,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from visionkit.ops import style_losses
+from visionkit.style import losses as style_losses
 
 #: callback(step, losses) after each step; step k = the image after k updates.
 StepCallback = Callable[[int, dict], None]

@@ -1,7 +1,7 @@
 """Neural style transfer (Gatys, Ecker & Bethge 2015): C's content in S's style, by optimising G's pixels.
 
 load + resize -> VGG features (one pass, chosen layers) -> style Gram matrices once -> Adam (or L-BFGS)
-on the pixels -> optional colour preservation -> :class:`~visionkit.results.Stylized`.
+on the pixels -> optional colour preservation -> :class:`~visionkit.core.results.Stylized`.
 
 Defaults live here; the CLI reads them. Inputs: the content image is resized so its long side is
 ``size``; each style image is resized to the content's number of pixels, so that the brush strokes
@@ -18,8 +18,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from visionkit.errors import InputError, UsageError
-from visionkit.io import ImageSource, load_image, save_image, source_name
+from visionkit.core.errors import InputError, UsageError
+from visionkit.core.io import ImageSource, load_image, save_image, source_name
 
 DEFAULT_SIZE = 384
 DEFAULT_STEPS = 150
@@ -241,11 +241,11 @@ def stylize(
     ``size`` is the output's long side (None keeps the content's size). ``steps`` = 0 only checks the
     inputs and weights and returns the starting image with its losses. ``preserve_color`` transfers
     luminance only (Gatys et al. 2016). ``save_every`` N writes the image every N steps to ``frames_dir``.
-    Returns a :class:`~visionkit.results.Stylized` (image + loss history).
+    Returns a :class:`~visionkit.core.results.Stylized` (image + loss history).
     """
-    from visionkit.models.vgg_features import check_layers, feature_extractor, resolve_backbone
-    from visionkit.results import Stylized
-    from visionkit.tasks.stylize_optim import StyleObjective, run_adam, run_lbfgs
+    from visionkit.style.features import check_layers, feature_extractor, resolve_backbone
+    from visionkit.core.results import Stylized
+    from visionkit.style.optim import StyleObjective, run_adam, run_lbfgs
 
     started = time.perf_counter()
     _check_options(steps, size, lr, {"content_weight": content_weight, "style_weight": style_weight,

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 AUGMENTATIONS = ("flip", "crop", "rotate", "zoom", "shear", "colour", "pca")
 PRESETS = {"none": (), "standard": ("flip", "crop", "rotate", "zoom", "colour"), "all": AUGMENTATIONS}

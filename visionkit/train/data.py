@@ -6,7 +6,7 @@ Layouts:
 - ``DATA/train/<class>/…`` with ``DATA/dev`` (or ``val``/``valid``) and optionally ``DATA/test``: given splits,
   which is how a dev set from another distribution is supplied (the course's data-mismatch setting).
 
-Images are decoded once (threaded, EXIF-aware, via :mod:`visionkit.io`), resized so their short side is
+Images are decoded once (threaded, EXIF-aware, via :mod:`visionkit.core.io`), resized so their short side is
 ``resize`` and centre-cropped to ``resize``×``resize``; a training pipeline then crops ``input_size`` from it
 (randomly when augmenting, in the centre otherwise, exactly as ``visionkit classify`` does at inference).
 Corrupt or unreadable files are skipped and listed in :attr:`Decoded.skipped`; training goes on without them.
@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.io import is_image_path
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.core.io import is_image_path
 
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "val", "valid", "validation"), "test": ("test",)}
 #: Above this many bytes the decoded pixels go to a memory-mapped file instead of RAM.
@@ -213,7 +213,7 @@ class Decoded:
 
 def square_transform(size: int, interpolation: str = "bilinear") -> Callable[[np.ndarray], np.ndarray]:
     """Resize the short side to ``size`` and centre-crop ``size``×``size`` (the same steps as classify)."""
-    from visionkit.tasks.classify import centre_crop, resize_short_side
+    from visionkit.classification.predict import centre_crop, resize_short_side
 
     def transform(image: np.ndarray) -> np.ndarray:
         return centre_crop(resize_short_side(image, size, interpolation), size, size)
@@ -228,7 +228,7 @@ def decode(files: LabelledFiles, size: int, interpolation: str = "bilinear", wor
     When the pixels would take more than :data:`IN_MEMORY_LIMIT` bytes they are written to a
     memory-mapped ``.npy`` file under ``scratch`` instead of being held in RAM.
     """
-    from visionkit.io import iter_images
+    from visionkit.core.io import iter_images
 
     count = len(files)
     nbytes = count * size * size * 3

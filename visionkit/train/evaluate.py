@@ -15,8 +15,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.results import ClassMetrics, EvaluationReport, Misclassified
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.core.results import ClassMetrics, EvaluationReport, Misclassified
 
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 32
@@ -44,7 +44,7 @@ def predict_batches(model, pixels: np.ndarray, input_size: Sequence[int], batch_
     """Model outputs for the centre ``input_size`` crops of square uint8 ``pixels`` (N, S, S, 3), batch by batch."""
     import tensorflow as tf
 
-    from visionkit.data.augment import centre_crop_batch
+    from visionkit.train.augment import centre_crop_batch
 
     height, width = input_size
     run = _compiled(model)
@@ -123,7 +123,7 @@ def report_markdown(report: EvaluationReport, shown_errors: int = 20) -> str:
         lines += ["", "## Errors by split", ""]
         lines += [f"- {name}: {value * 100:.2f} %" for name, value in report.errors.items()]
     if report.diagnosis:
-        from visionkit.ops.diagnosis import Diagnosis
+        from visionkit.train.diagnosis import Diagnosis
 
         diagnosis = Diagnosis(**{k: (tuple(v) if k in ("advice", "notes") else v) for k, v in report.diagnosis.items()})
         lines += ["", "## Bias / variance diagnosis", "", "```", diagnosis.to_text(), "```"]
@@ -149,9 +149,9 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike, prefix: st
     import dataclasses
     import io
 
-    from visionkit.training import write_json_atomic
-    from visionkit.viz import plot_confusion
-    from visionkit.writers import write_text_atomic
+    from visionkit.core.training import write_json_atomic
+    from visionkit.core.viz import plot_confusion
+    from visionkit.core.writers import write_text_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -179,9 +179,9 @@ def evaluate(model: str, data: str | os.PathLike, output: str | os.PathLike | No
     training and train-dev errors are in its sidecar, and the report diagnoses bias, variance and data mismatch
     with ``data`` as the dev set. Corrupt images are skipped and listed. ``output`` receives the report files.
     """
-    from visionkit.data.folders import decode, scan_class_folders
-    from visionkit.ops.diagnosis import diagnose
-    from visionkit.weights import load_model
+    from visionkit.train.data import decode, scan_class_folders
+    from visionkit.train.diagnosis import diagnose
+    from visionkit.core.weights import load_model
 
     if top_k < 1 or batch_size < 1:
         raise UsageError(f"top_k and batch_size must be at least 1, received {top_k} and {batch_size}")
@@ -210,7 +210,7 @@ def evaluate(model: str, data: str | os.PathLike, output: str | os.PathLike | No
 
 def as_probabilities(outputs: np.ndarray) -> np.ndarray:
     """Rows that already sum to one are kept; logits are softmaxed."""
-    from visionkit.tasks.classify import _as_probabilities
+    from visionkit.classification.predict import _as_probabilities
 
     return _as_probabilities(outputs).astype(np.float32) if len(outputs) else outputs
 

@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.errors import ModelError, UsageError
-from visionkit.results import ExportResult
+from visionkit.core.errors import ModelError, UsageError
+from visionkit.core.results import ExportResult
 
 FORMATS = ("saved_model", "tflite", "onnx")
 DEFAULT_FORMAT = "saved_model"
@@ -43,8 +43,8 @@ def check_images(spec, images: Sequence[str] | None, count: int = CHECK_COUNT, s
     height, width = spec.input_size
     if not images:
         return np.random.default_rng(seed).integers(0, 256, (count, height, width, 3)).astype(np.float32)
-    from visionkit.io import expand_sources, load_image
-    from visionkit.tasks.classify import make_transform
+    from visionkit.core.io import expand_sources, load_image
+    from visionkit.classification.predict import make_transform
 
     transform = make_transform(spec.input_size, spec.resize, spec.interpolation, tta=False)
     return np.concatenate([transform(load_image(p)) for p in expand_sources(images)[:16]]).astype(np.float32)
@@ -108,7 +108,7 @@ def export(model: str | os.PathLike, format: str = DEFAULT_FORMAT, output: str |
 
     The export is written beside ``output`` and renamed into place only when it is complete and checked.
     """
-    from visionkit.weights import load_model
+    from visionkit.core.weights import load_model
 
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")

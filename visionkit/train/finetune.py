@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.training import TrainConfig
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.core.training import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ PHASE1_WEIGHTS = "phase1.weights.h5"
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneOptions:
-    """Everything but the optimisation menu (that is :class:`visionkit.training.TrainConfig`)."""
+    """Everything but the optimisation menu (that is :class:`visionkit.core.training.TrainConfig`)."""
 
     data: str
     base: str = DEFAULT_BASE
@@ -72,11 +72,11 @@ class FinetuneOptions:
 
 def _resolve(options: FinetuneOptions, config: TrainConfig):
     """Check the options against each other; returns (spec, pretrained, freeze)."""
-    from visionkit.data.augment import parse_augment
-    from visionkit.registry import get_spec
-    from visionkit.tasks.evaluate import check_human_error
-    from visionkit.tasks.finetune_model import HEADS, parse_freeze
-    from visionkit.training import check_config
+    from visionkit.train.augment import parse_augment
+    from visionkit.core.registry import get_spec
+    from visionkit.train.evaluate import check_human_error
+    from visionkit.train.model import HEADS, parse_freeze
+    from visionkit.core.training import check_config
 
     check_config(config)
     check_human_error(options.human_error)
@@ -123,14 +123,14 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT
 
     ``settings`` are the fields of :class:`FinetuneOptions` (base, weights, freeze, head, cache_features, dropout,
     l2, init, augment, input_size, dev_fraction, test_fraction, train_dev_fraction, class_weight, fine_tune_epochs,
-    unfreeze, fine_tune_lr, human_error, top_k) and of :class:`visionkit.training.TrainConfig` (epochs, batch_size,
+    unfreeze, fine_tune_lr, human_error, top_k) and of :class:`visionkit.core.training.TrainConfig` (epochs, batch_size,
     optimizer, learning_rate, momentum, beta_1, beta_2, epsilon, rho, schedule, decay, decay_rate, step_epochs,
     min_lr_fraction, patience, seed, deterministic, mixed_precision, distribute). With ``resume`` the run in
     ``output`` continues from its last checkpoint, with the settings it was started with.
-    Returns a :class:`visionkit.results.TrainingRun`.
+    Returns a :class:`visionkit.core.results.TrainingRun`.
     """
-    from visionkit.data.augment import parse_augment
-    from visionkit.training import prepare_run_dir, write_json_atomic
+    from visionkit.train.augment import parse_augment
+    from visionkit.core.training import prepare_run_dir, write_json_atomic
 
     option_fields = set(FinetuneOptions.__dataclass_fields__) - {"data"}
     train_fields = set(TrainConfig.__dataclass_fields__)
@@ -149,7 +149,7 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT
         config = TrainConfig(**{k: v for k, v in settings.items() if k in train_fields})
     _resolve(options, config)
     write_json_atomic(run_dir / "config.json", {"options": dataclasses.asdict(options), "train": config.to_dict()})
-    from visionkit.tasks.finetune_run import run
+    from visionkit.train.run import run
 
     return run(options, config, run_dir, resume=resume, quiet=quiet, on_progress=on_progress,
                resolved=_resolve(options, config), started=time.monotonic())

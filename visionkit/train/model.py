@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionkit.errors import UsageError
+from visionkit.core.errors import UsageError
 
 HEADS = ("softmax", "logreg", "svm")
 INITIALIZERS = {"he": "he_normal", "glorot": "glorot_uniform"}
@@ -63,7 +63,7 @@ def with_softmax(model):
 
 def scratch_model(spec, input_shape: tuple[int, int, int], num_classes: int):
     """``spec``'s architecture with random weights and ``num_classes`` outputs, ending in a softmax."""
-    from visionkit.weights import build
+    from visionkit.core.weights import build
 
     if spec.builder.startswith("keras.applications:"):
         model = build(spec, weights=None, input_shape=input_shape, classes=num_classes)
@@ -193,8 +193,8 @@ def cached_features(feature_model, pixels: np.ndarray, input_size, key: str, fol
 
     Returns ``(features, was_cached)``. The file is written atomically.
     """
-    from visionkit.tasks.evaluate import predict_batches
-    from visionkit.writers import atomic_path
+    from visionkit.train.evaluate import predict_batches
+    from visionkit.core.writers import atomic_path
 
     path = Path(folder) / f"{key}.npy"
     if path.is_file():
@@ -259,7 +259,7 @@ def fit_linear_head(kind: str, features: np.ndarray, labels: np.ndarray, num_cla
 def transfer_classifier(base: str, num_classes: int, input_shape=(224, 224, 3), dropout: float = DEFAULT_HEAD_DROPOUT):
     """Registry builder for a model trained by ``visionkit finetune`` (the architecture only; the registry then
     loads the bundled ``.keras`` file's weights into it): ``base``'s backbone + pooling + softmax head."""
-    from visionkit.weights import load_backbone
+    from visionkit.core.weights import load_backbone
 
     backbone = load_backbone(base, tuple(input_shape), weights=None)
     model, _ = transfer_model(backbone, make_head(num_classes, dropout), tuple(input_shape))

@@ -11,7 +11,7 @@ MODEL_FILE = "model.keras"
 
 def saved_spec(spec, run_dir: Path, input_size, size: int):
     """The spec written beside the model: what ``visionkit classify`` needs to feed it like training did."""
-    from visionkit.registry import ModelSpec
+    from visionkit.core.registry import ModelSpec
 
     return ModelSpec(name=run_dir.name, task="classify", builder="",
                      description=f"{spec.name} fine-tuned by visionkit finetune ({run_dir})",
@@ -21,7 +21,7 @@ def saved_spec(spec, run_dir: Path, input_size, size: int):
 
 def split_probabilities(model, head, features: dict, decoded, rows: dict, input_size, batch: int) -> dict:
     """Probabilities for each split; from the cached features through the head when they are still valid."""
-    from visionkit.tasks.evaluate import as_probabilities, predict_batches
+    from visionkit.train.evaluate import as_probabilities, predict_batches
 
     out = {}
     for name, chosen in rows.items():
@@ -34,9 +34,9 @@ def split_probabilities(model, head, features: dict, decoded, rows: dict, input_
 
 def finish(model, head, features, decoded, rows, names, spec, input_size, size, options, run_dir: Path,
            skipped, batch: int):
-    from visionkit.ops.diagnosis import diagnose
-    from visionkit.tasks.evaluate import build_report, write_report
-    from visionkit.weights import save_model
+    from visionkit.train.diagnosis import diagnose
+    from visionkit.train.evaluate import build_report, write_report
+    from visionkit.core.weights import save_model
 
     probabilities = split_probabilities(model, head, features, decoded, rows, input_size, batch)
     errors = {}

@@ -1,6 +1,6 @@
 """The body of ``visionkit finetune``: decode, build, train (one or two phases, resumable), save, evaluate.
 
-Called by :func:`visionkit.tasks.finetune.finetune` after the options were checked and the run folder chosen.
+Called by :func:`visionkit.train.finetune.finetune` after the options were checked and the run folder chosen.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from visionkit.errors import DatasetError, UsageError
-from visionkit.tasks.finetune import (FEATURES_DIR, PHASE1_WEIGHTS, STATE_FILE, FinetuneOptions,
+from visionkit.core.errors import DatasetError, UsageError
+from visionkit.train.finetune import (FEATURES_DIR, PHASE1_WEIGHTS, STATE_FILE, FinetuneOptions,
                                       check_training_data, note)
-from visionkit.training import TrainConfig
+from visionkit.core.training import TrainConfig
 
 LOSS = "sparse_categorical_crossentropy"
 
@@ -27,7 +27,7 @@ def image_dataset(pixels, labels, rows, batch_size: int, input_size, augmenter=N
     """A tf.data pipeline over ``pixels[rows]`` (uint8 squares): shuffled batches, augmented or centre-cropped."""
     import tensorflow as tf
 
-    from visionkit.data.augment import centre_crop_batch
+    from visionkit.train.augment import centre_crop_batch
 
     rows = np.asarray(rows, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int32)
@@ -75,11 +75,11 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
         resolved, started: float):
     import keras
 
-    from visionkit.data.augment import AugmentConfig, build_augmenter, pca_colour_basis
-    from visionkit.data.folders import class_weights, decode, make_splits
-    from visionkit.results import TrainingRun
-    from visionkit.tasks import finetune_model as fm
-    from visionkit.training import (make_strategy, precision_policy, resume_epoch, seed_everything,
+    from visionkit.train.augment import AugmentConfig, build_augmenter, pca_colour_basis
+    from visionkit.train.data import class_weights, decode, make_splits
+    from visionkit.core.results import TrainingRun
+    from visionkit.train import model as fm
+    from visionkit.core.training import (make_strategy, precision_policy, resume_epoch, seed_everything,
                                     write_json_atomic)
 
     spec, pretrained, freeze = resolved
@@ -118,7 +118,7 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
     strategy = make_strategy(config.distribute)
     with precision_policy(config.mixed_precision), strategy.scope():
         if pretrained:
-            from visionkit.weights import load_backbone
+            from visionkit.core.weights import load_backbone
 
             backbone = load_backbone(spec.name, input_shape)
             fm.apply_freeze(backbone, freeze)
@@ -172,7 +172,7 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
                                      model, None, {}, rows, decoded, input_size, options, build_augmenter,
                                      AugmentConfig, pca_colour_basis)
             write_json_atomic(run_dir / STATE_FILE, {**state, "phase2": "done", "epochs": epochs_done})
-    from visionkit.tasks.finetune_report import finish
+    from visionkit.train.report import finish
 
     report = finish(model, head, features if not options.fine_tune_epochs else {}, decoded, rows, names, spec,
                     input_size, size, options, run_dir, skipped, batch)
@@ -185,7 +185,7 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
 
 
 def _features_home():
-    from visionkit.config import cache_dir
+    from visionkit.core.config import cache_dir
 
     return cache_dir()
 
@@ -194,7 +194,7 @@ def _fit_phase(keras, config, run_dir, quiet, phase, backup, initial_epoch, epoc
                model, head, features, rows, decoded, input_size, options, build_augmenter, AugmentConfig,
                pca_colour_basis) -> int:
     """Compile and fit one phase with resumable checkpoints; returns the epoch count reached."""
-    from visionkit.training import fit, optimizer_from_config, read_history, training_callbacks, HISTORY_FILE
+    from visionkit.core.training import fit, optimizer_from_config, read_history, training_callbacks, HISTORY_FILE
 
     optimizer = optimizer_from_config(config, steps, learning_rate=learning_rate, epochs=config.epochs)
     callbacks = training_callbacks(run_dir, patience=config.patience, phase=phase, backup=backup,

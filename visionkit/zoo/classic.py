@@ -1,8 +1,8 @@
 """The classic CNNs of the course as Keras builders: LeNet-5, AlexNet, VGG-16/19 and two small examples.
 
-ResNet-50 is in :mod:`visionkit.models.resnet`, the Inception module and GoogLeNet in
-:mod:`visionkit.models.inception`, MobileNet v1/v2 in :mod:`visionkit.models.mobilenet` and
-EfficientNet-Lite0 in :mod:`visionkit.models.efficientnet_lite`; all are in the model registry
+ResNet-50 is in :mod:`visionkit.zoo.resnet`, the Inception module and GoogLeNet in
+:mod:`visionkit.zoo.inception`, MobileNet v1/v2 in :mod:`visionkit.zoo.mobilenet` and
+EfficientNet-Lite0 in :mod:`visionkit.zoo.efficientnet_lite`; all are in the model registry
 (``pretrained/registry.d/architectures.toml``, task ``architecture``) and can be read with
 ``visionkit models summary NAME``.
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from visionkit.errors import UsageError
-from visionkit.models.zoo_common import check_arguments, check_positive, classifier, pixel_input
+from visionkit.core.errors import UsageError
+from visionkit.zoo.common import check_arguments, check_positive, classifier, pixel_input
 
 #: VGG configurations (Simonyan & Zisserman 2015, Table 1, columns D and E): convolutions per block.
 VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}

@@ -13,8 +13,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from visionkit.errors import UsageError
-from visionkit.ops.cost import same_padding
+from visionkit.core.errors import UsageError
+from visionkit.zoo.cost import same_padding
 
 PIXEL_SCALE = 1.0 / 255.0
 
@@ -62,7 +62,7 @@ def pixel_input(shape: Sequence[int]):
 def pad_for_stride(x, kernel: int, stride: int, name: str):
     """Explicit zero padding equal to TensorFlow's "same" for a strided ``kernel`` (then use a "valid" conv).
 
-    The amounts come from :func:`visionkit.ops.cost.same_padding`, so a padded "valid" conv gives
+    The amounts come from :func:`visionkit.zoo.cost.same_padding`, so a padded "valid" conv gives
     ⌈n/s⌉ outputs as a "same" one would, with the padding visible as its own layer (as in Keras
     Applications' MobileNets and ResNet).
     """

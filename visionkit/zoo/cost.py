@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from visionkit.errors import UsageError
-from visionkit.results import BottleneckComparison, ConvCost, LayerCost, ModelSummary
+from visionkit.core.errors import UsageError
+from visionkit.core.results import BottleneckComparison, ConvCost, LayerCost, ModelSummary
 
 #: The course's example (Andrew Ng, "Network in Network / 1×1 convolutions" and "Inception"):
 #: a 28×28×192 volume through a "same" 5×5 convolution with 32 filters, and through a 16-filter

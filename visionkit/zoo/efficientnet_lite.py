@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from visionkit.errors import UsageError, WeightsError
+from visionkit.core.errors import UsageError, WeightsError
 
 #: Preprocessing the converted ImageNet weights need, on RGB pixel values in [0, 255].
 MEAN = (127.0, 127.0, 127.0)

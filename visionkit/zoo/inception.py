@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from visionkit.models.zoo_common import check_arguments, check_positive, classifier, pixel_input
+from visionkit.zoo.common import check_arguments, check_positive, classifier, pixel_input
 
 #: Table 1: module -> (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj).
 GOOGLENET_MODULES = {

@@ -13,7 +13,7 @@ output shapes agree the input is added. α = 1: 3,538,984 parameters (34,112 of 
 moving statistics), about 300 M multiply-adds (paper: 3.4 M, 300 M).
 
 Layer names, padding layers and the classifier heads follow Keras Applications, so the same-named
-ImageNet weights can be copied with :func:`visionkit.weights.copy_weights_by_name`.
+ImageNet weights can be copied with :func:`visionkit.core.weights.copy_weights_by_name`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from visionkit.models.zoo_common import check_arguments, check_positive, classifier, pad_for_stride, pixel_input
+from visionkit.zoo.common import check_arguments, check_positive, classifier, pad_for_stride, pixel_input
 
 #: MobileNet v1 body (Table 1), after the first 3×3/2 conv: (pointwise filters, depthwise stride).
 MOBILENET_V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),

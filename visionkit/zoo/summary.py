@@ -1,7 +1,7 @@
 """``summarize``: the layer table (output shapes, parameters, multiply-adds) of any visionkit model.
 
 Works on a registry name (built without weights, so nothing is downloaded), a saved ``.keras``
-file, or a Keras model in memory. MACs follow the convention in :mod:`visionkit.ops.cost`.
+file, or a Keras model in memory. MACs follow the convention in :mod:`visionkit.zoo.cost`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from visionkit.errors import UsageError
-from visionkit.ops.cost import summarize_model
-from visionkit.results import ModelSummary
+from visionkit.core.errors import UsageError
+from visionkit.zoo.cost import summarize_model
+from visionkit.core.results import ModelSummary
 
 KERAS_APPLICATIONS = "keras.applications:"
 
@@ -20,8 +20,8 @@ KERAS_APPLICATIONS = "keras.applications:"
 def build_architecture(name: str, input_shape: Sequence[int] | None = None, num_classes: int | None = None,
                        include_top: bool = True):
     """The registry model ``name`` without weights, at ``input_shape`` with ``num_classes`` outputs if given."""
-    from visionkit.registry import get_spec
-    from visionkit.weights import build
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import build
 
     spec = get_spec(name)
     overrides: dict = {"include_top": include_top}
@@ -52,7 +52,7 @@ def summarize(model, input_shape: Sequence[int] | None = None, num_classes: int 
         if input_shape is not None or num_classes is not None or not include_top:
             raise UsageError(f"{text}: a saved model has a fixed input shape and head; "
                              "--input-shape/--classes only apply to registry names")
-        from visionkit.weights import load_model_file
+        from visionkit.core.weights import load_model_file
 
         return summarize_model(load_model_file(text).model, name=Path(text).name)
     built, spec = build_architecture(text, input_shape, num_classes, include_top)
