@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 
 import visionkit  # noqa: E402
 from visionkit.core.io import expand_sources, load_image  # noqa: E402
-from visionkit.classification.predict import make_transform  # noqa: E402
-from visionkit.core.weights import load_model  # noqa: E402
+from visionkit.core.preprocess import make_transform  # noqa: E402
+from visionkit.core.model import load_model  # noqa: E402
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hymenoptera" / "train"
 

@@ -23,7 +23,9 @@ import numpy as np  # noqa: E402
 def main() -> None:
     from visionkit.core.io import expand_sources, load_image
     from visionkit.detection.boxes import letterbox
-    from visionkit.detection.predict import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, detect, load_detector
+    from visionkit.detection.config import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET
+    from visionkit.detection.detector import load_detector, postprocess
+    from visionkit.detection.predict import detect
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="yolo_raccoon")
@@ -33,7 +35,7 @@ def main() -> None:
     detector = load_detector(args.model)
     paths = expand_sources([args.images])
     canvases = [letterbox(load_image(p), detector.input_size)[0][None].astype(np.float32) for p in paths]
-    detector.raw(canvases[0])  # trace once
+    detector.predict(canvases[0])  # trace once
     detect(paths[0], detector)
 
     def one_pass(function) -> float:
@@ -50,16 +52,16 @@ def main() -> None:
         t1 = time.perf_counter()
         canvas, geometry = letterbox(image, detector.input_size)
         t2 = time.perf_counter()
-        raw = detector.raw(canvas[None].astype(np.float32))[0]
+        raw = detector.predict(canvas[None].astype(np.float32))[0]
         t3 = time.perf_counter()
-        detector.postprocess(raw, geometry, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET)
+        postprocess(detector, raw, geometry, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET)
         t4 = time.perf_counter()
         for name, value in zip(("decode image", "letterbox", "model", "decode + NMS"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stage.setdefault(name, []).append(value * 1000)
 
     passes: dict = {"bare": [], "end": []}
     for _ in range(args.repeats):  # interleaved, so that load from other processes hits all alike
-        passes["bare"].append(one_pass(lambda i: detector.raw(canvases[i])))
+        passes["bare"].append(one_pass(lambda i: detector.predict(canvases[i])))
         passes["end"].append(one_pass(lambda i: detect(paths[i], detector, batch_size=1)))
         one_pass(staged)
     bare, end_to_end = statistics.median(passes["bare"]), statistics.median(passes["end"])

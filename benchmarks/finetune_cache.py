@@ -27,7 +27,8 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hymeno
 
 def _run(data, output, cache: bool, args):
     import visionkit
-    from visionkit.core.training import HISTORY_FILE, read_history
+    from visionkit.core.training import HISTORY_FILE
+    from visionkit.core.callbacks import read_history
 
     started = time.perf_counter()
     run = visionkit.finetune(data, output=output, base=args.base, cache_features=cache, epochs=args.epochs,
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--base", default="efficientnet_lite0")
     args = parser.parse_args()
     from visionkit.core.config import set_cache_dir
-    from visionkit.core.weights import load_backbone
+    from visionkit.core.model import load_backbone
 
     root = Path(tempfile.mkdtemp(prefix="vk-cache-bench-"))
     set_cache_dir(root / "home")  # an empty feature cache: the cached run pays for extracting its features

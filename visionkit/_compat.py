@@ -24,10 +24,12 @@ MOVED: dict[str, str | tuple[str, ...]] = {
     "visionkit.errors": "visionkit.core.errors",
     "visionkit.io": "visionkit.core.io",
     "visionkit.registry": "visionkit.core.registry",
-    "visionkit.results": "visionkit.core.results",
-    "visionkit.training": "visionkit.core.training",
-    "visionkit.viz": "visionkit.core.viz",
-    "visionkit.weights": "visionkit.core.weights",
+    "visionkit.results": ("visionkit.core.results", "visionkit.classification.results", "visionkit.train.results",
+                          "visionkit.detection.results", "visionkit.segmentation.results", "visionkit.faces.results",
+                          "visionkit.style.results", "visionkit.zoo.results"),
+    "visionkit.training": ("visionkit.core.training", "visionkit.core.callbacks", "visionkit.core.writers"),
+    "visionkit.viz": ("visionkit.core.viz", "visionkit.detection.output", "visionkit.segmentation.predict"),
+    "visionkit.weights": ("visionkit.core.weights", "visionkit.core.model"),
     "visionkit.writers": "visionkit.core.writers",
     "visionkit.facedb": "visionkit.faces.db",
     "visionkit.models.layers": "visionkit.core.layers",
@@ -44,7 +46,7 @@ MOVED: dict[str, str | tuple[str, ...]] = {
     "visionkit.models.zoo_common": "visionkit.zoo.common",
     "visionkit.ops.anchors": "visionkit.detection.anchors",
     "visionkit.ops.boxes": "visionkit.detection.boxes",
-    "visionkit.ops.cost": "visionkit.zoo.cost",
+    "visionkit.ops.cost": ("visionkit.zoo.cost", "visionkit.zoo.config"),
     "visionkit.ops.detection_metrics": "visionkit.detection.metrics",
     "visionkit.ops.diagnosis": "visionkit.train.diagnosis",
     "visionkit.ops.face_metrics": "visionkit.faces.metrics",
@@ -61,24 +63,36 @@ MOVED: dict[str, str | tuple[str, ...]] = {
     "visionkit.data.folders": "visionkit.train.data",
     "visionkit.data.seg_augment": "visionkit.segmentation.augment",
     "visionkit.data.segmentation": "visionkit.segmentation.data",
-    "visionkit.tasks.classify": "visionkit.classification.predict",
-    "visionkit.tasks.detect": "visionkit.detection.predict",
+    "visionkit.tasks.classify": ("visionkit.classification.predict", "visionkit.core.preprocess",
+                                 "visionkit.classification.config"),
+    "visionkit.tasks.detect": ("visionkit.detection.predict", "visionkit.detection.detector", "visionkit.detection.val",
+                               "visionkit.detection.config", "visionkit.detection.train"),
     "visionkit.tasks.detect_output": "visionkit.detection.output",
-    "visionkit.tasks.detect_train": "visionkit.detection.train",
-    "visionkit.tasks.detect_video": "visionkit.detection.video",
-    "visionkit.tasks.evaluate": "visionkit.train.evaluate",
-    "visionkit.tasks.export": "visionkit.train.export",
-    "visionkit.tasks.face_align": "visionkit.faces.align",
-    "visionkit.tasks.face_training": "visionkit.faces.train",
-    "visionkit.tasks.faces": "visionkit.faces.predict",
-    "visionkit.tasks.finetune": "visionkit.train.finetune",
-    "visionkit.tasks.finetune_model": "visionkit.train.model",
+    "visionkit.tasks.detect_train": ("visionkit.detection.train", "visionkit.detection.config"),
+    "visionkit.tasks.detect_video": ("visionkit.detection.video", "visionkit.detection.config"),
+    "visionkit.tasks.evaluate": ("visionkit.train.evaluate", "visionkit.train.config"),
+    "visionkit.tasks.export": ("visionkit.train.export", "visionkit.train.config"),
+    "visionkit.tasks.face_align": ("visionkit.faces.align", "visionkit.faces.config"),
+    "visionkit.tasks.face_training": ("visionkit.faces.train", "visionkit.faces.calibrate", "visionkit.faces.config"),
+    "visionkit.tasks.faces": ("visionkit.faces.predict", "visionkit.faces.config"),
+    "visionkit.tasks.finetune": ("visionkit.train.finetune", "visionkit.train.config", "visionkit.train.run"),
+    "visionkit.tasks.finetune_model": ("visionkit.train.model", "visionkit.train.config"),
     "visionkit.tasks.finetune_report": "visionkit.train.report",
-    "visionkit.tasks.finetune_run": "visionkit.train.run",
-    "visionkit.tasks.segment": "visionkit.segmentation.predict",
-    "visionkit.tasks.segment_train": "visionkit.segmentation.train",
-    "visionkit.tasks.stylize": "visionkit.style.transfer",
+    "visionkit.tasks.finetune_run": ("visionkit.train.run", "visionkit.train.config"),
+    "visionkit.tasks.segment": ("visionkit.segmentation.predict", "visionkit.segmentation.val",
+                                "visionkit.segmentation.config"),
+    "visionkit.tasks.segment_train": ("visionkit.segmentation.train", "visionkit.segmentation.config"),
+    "visionkit.tasks.stylize": ("visionkit.style.transfer", "visionkit.style.config"),
     "visionkit.tasks.stylize_optim": "visionkit.style.optim",
+}
+
+#: names that changed on the way: old module -> {old name: new name, or "module:name" elsewhere}.
+RENAMED: dict[str, dict[str, str]] = {
+    "visionkit.tasks.detect_train": {"DEFAULT_FINETUNE_LR": "DEFAULT_FINE_TUNE_LR",
+                                     "DEFAULT_BATCH_SIZE": "DEFAULT_TRAIN_BATCH_SIZE"},
+    "visionkit.tasks.evaluate": {"DEFAULT_BATCH_SIZE": "EVAL_BATCH_SIZE"},
+    "visionkit.tasks.segment_train": {"DEFAULT_RUN_DIR": "DEFAULT_OUTPUT",
+                                      "inference_model": "visionkit.core.model:without_optimizer"},
 }
 
 #: packages of the old layout that no longer exist as folders; their modules are in MOVED.
@@ -98,7 +112,14 @@ def _union_module(old: str, targets: tuple[str, ...]) -> types.ModuleType:
     """A module whose attributes are looked up in ``targets`` in order (each imported on first use)."""
     module = types.ModuleType(old, f"Deprecated: the names of {old} now live in {', '.join(targets)}.")
 
+    renamed = RENAMED.get(old, {})
+
     def __getattr__(name: str):
+        if name in renamed:
+            where, _, new = renamed[name].rpartition(":")
+            name = new
+            if where:
+                return getattr(importlib.import_module(where), new)
         for target in targets:
             found = importlib.import_module(target)
             if hasattr(found, name):
@@ -137,3 +158,16 @@ def install() -> None:
     """Put the finder at the end of ``sys.meta_path`` (once)."""
     if not any(isinstance(finder, _MovedFinder) for finder in sys.meta_path):
         sys.meta_path.append(_MovedFinder())
+
+
+def renamed_keywords(keywords: dict, renames: dict[str, str], where: str) -> dict:
+    """``keywords`` with old spellings (``renames``: old -> new) replaced by the new ones, each with a
+    DeprecationWarning naming ``where`` (e.g. ``"train_detector"``); for saved settings read back on resume too."""
+    result = dict(keywords)
+    for old, new in renames.items():
+        if old in result:
+            value = result.pop(old)
+            warnings.warn(f"{where}: {old}= is now {new}= (the old name goes in the next release)",
+                          DeprecationWarning, stacklevel=3)
+            result.setdefault(new, value)
+    return result

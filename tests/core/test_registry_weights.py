@@ -94,7 +94,7 @@ def test_every_module_with_serialisable_layers_is_registered_before_loading():
     import re
     from pathlib import Path
 
-    from visionkit.core.weights import CUSTOM_OBJECT_MODULES
+    from visionkit.core.model import CUSTOM_OBJECT_MODULES
 
     root = Path(__file__).resolve().parents[2]
     registering = {

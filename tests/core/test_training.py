@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from visionkit.core import callbacks as history_callbacks
 from visionkit.core import training
 from visionkit.core.errors import UsageError
 
@@ -115,7 +116,7 @@ def train_tiny(run: str, emit) -> None:
         def on_epoch_end(self, epoch, logs=None):
             emit({"saved": epoch, "kernel_sum": float(model.layers[0].get_weights()[0].sum())})
 
-    callbacks = training.training_callbacks(run, plot=False, extra=[Log()])
+    callbacks = history_callbacks.training_callbacks(run, plot=False, extra=[Log()])
     model.fit(x, y, batch_size=8, epochs=6, callbacks=callbacks, verbose=0, validation_data=(x, y))
     emit({"done": True})
 
@@ -152,7 +153,7 @@ def test_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     saved = {e["saved"]: e["kernel_sum"] for e in events if "saved" in e}
     assert sorted(saved) == [0, 1, 2]
     assert training.resume_epoch(run) == 3
-    assert [row["epoch"] for row in training.read_history(run / training.HISTORY_FILE)] == [0, 1, 2]
+    assert [row["epoch"] for row in history_callbacks.read_history(run / training.HISTORY_FILE)] == [0, 1, 2]
 
     events = []
     train_tiny(str(run), events.append)  # the same training, started again: it resumes (in this process)
@@ -163,7 +164,7 @@ def test_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     assert start["iterations"] == 3 * 8, "optimizer state (and so the LR schedule) was not restored"
     trained_epochs = sorted({e["epoch"] for e in events if "batch" in e})
     assert trained_epochs == [3, 4, 5]
-    history = training.read_history(run / training.HISTORY_FILE)
+    history = history_callbacks.read_history(run / training.HISTORY_FILE)
     assert [row["epoch"] for row in history] == list(range(6))
     assert history[4]["lr"] == pytest.approx(0.1 / (1 + 0.5 * 4), rel=1e-5)
     assert not (run / training.BACKUP_DIR).exists(), "checkpoint is removed once training completes"

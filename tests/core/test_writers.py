@@ -9,7 +9,7 @@ import json
 import pytest
 
 from visionkit.core.errors import UsageError
-from visionkit.core.results import Classification, Prediction
+from visionkit.classification.results import Classification, Prediction
 from visionkit.core.writers import atomic_path, emit, format_from_path, render
 
 

@@ -27,7 +27,7 @@ def make_tiny_detector(path, class_names=("square", "bar"), size: int = 64, anch
 
     from visionkit.detection.model import yolo_v2
     from visionkit.core.registry import ModelSpec
-    from visionkit.core.weights import save_model
+    from visionkit.core.model import save_model
 
     keras.utils.set_random_seed(seed)
     model = yolo_v2(len(class_names), anchors, (size, size, 3), backbone=tiny_backbone(size), head_filters=8)
@@ -150,17 +150,17 @@ def test_efficientnet_feature_layers_agree_with_its_table():
 
 def test_trainer_default_head_width_is_the_builders():
     from visionkit.detection.model import HEAD_FILTERS
-    from visionkit.detection.train import DEFAULT_HEAD_FILTERS
+    from visionkit.detection.config import DEFAULT_HEAD_FILTERS
 
     assert DEFAULT_HEAD_FILTERS == HEAD_FILTERS
 
 
 def test_saved_detector_round_trip(tmp_path, isolated_cache):
-    from visionkit.detection.predict import load_detector
+    from visionkit.detection.detector import load_detector
 
     path = make_tiny_detector(tmp_path / "tiny.keras")
     detector = load_detector(path)
     assert detector.class_names == ["square", "bar"] and detector.input_size == (64, 64)
-    np.testing.assert_allclose(detector.anchors, ANCHORS)
+    np.testing.assert_allclose(detector.extra["anchors"], ANCHORS)
     batch = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
-    assert detector.raw(batch).shape == (2, 2, 2, 3, 7)
+    assert detector.predict(batch).shape == (2, 2, 2, 3, 7)

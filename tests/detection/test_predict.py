@@ -41,6 +41,7 @@ def test_boxes_come_back_in_original_pixels(detector, tmp_path):
 
 def test_postprocess_maps_a_known_box_back_through_the_letterbox(detector):
     from visionkit.detection.boxes import letterbox_geometry
+    from visionkit.detection.detector import postprocess
 
     geometry = letterbox_geometry(50, 200, (64, 64))  # scale 0.32: the photo fills canvas rows 24…40
     raw = np.zeros((2, 2, 3, 7), np.float32)
@@ -49,7 +50,7 @@ def test_postprocess_maps_a_known_box_back_through_the_letterbox(detector):
     raw[1, 1, 1, :5] = [0.0, np.log(0.0625 / 0.9375), np.log(0.25 / 0.5), np.log(0.125 / 0.6), 10.0]
     raw[1, 1, 1, 6] = 5.0
     raw[1, 0, 1, :5] = [0.0, 0.0, 0.0, np.log(0.1 / 0.6), 10.0]  # a box lying in the grey padding only
-    boxes, scores, classes = detector.postprocess(raw, geometry, conf=0.5, iou=0.45, max_det=10)
+    boxes, scores, classes = postprocess(detector, raw, geometry, conf=0.5, iou=0.45, max_det=10)
     # canvas box: centre (48, 34), 16 x 8 px -> x 40…56, y 30…38 -> minus the padding (0, 24) -> / 0.32
     np.testing.assert_allclose(boxes, [[125.0, 18.75, 175.0, 43.75]], atol=1e-6)
     assert classes.tolist() == [1] and scores[0] > 0.99
@@ -101,7 +102,7 @@ def test_save_writes_annotated_copies_and_outputs(detector, tmp_path):
 
 
 def test_evaluate_reports_ap_and_writes_the_curve(detector, tmp_path):
-    from visionkit.detection.predict import evaluate
+    from visionkit.detection.val import evaluate
 
     data = make_yolo_dataset(tmp_path / "d", count=4)
     report = evaluate(detector, data, pr_curve=tmp_path / "pr.png")
@@ -112,7 +113,7 @@ def test_evaluate_reports_ap_and_writes_the_curve(detector, tmp_path):
 
 
 def test_evaluate_leaves_out_classes_the_model_lacks(detector, tmp_path):
-    from visionkit.detection.predict import evaluate
+    from visionkit.detection.val import evaluate
 
     data = make_yolo_dataset(tmp_path / "d", count=4)
     (data / "classes.txt").write_text("square\ncat\n")  # the bars are now 'cat', unknown to the model
@@ -127,8 +128,8 @@ def test_a_classifier_is_not_a_detector(tmp_path):
     import keras
 
     from visionkit.core.registry import ModelSpec
-    from visionkit.detection.predict import load_detector
-    from visionkit.core.weights import save_model
+    from visionkit.core.model import save_model
+    from visionkit.detection.detector import load_detector
 
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(2)])
     save_model(model, tmp_path / "c.keras", ModelSpec(name="c", task="classify", builder=""), ["a", "b"])

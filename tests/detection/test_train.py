@@ -13,7 +13,8 @@ TINY = {"base": "tiny_functional_cnn", "input_size": 64, "anchors": 2, "batch_si
 
 
 def test_train_writes_a_usable_run_and_resumes(tmp_path, isolated_cache):
-    from visionkit.detection.predict import detect, load_detector
+    from visionkit.detection.detector import load_detector
+    from visionkit.detection.predict import detect
     from visionkit.detection.train import train
 
     data = make_yolo_dataset(tmp_path / "data", count=10)
@@ -29,7 +30,7 @@ def test_train_writes_a_usable_run_and_resumes(tmp_path, isolated_cache):
     split = json.loads((folder / "split.json").read_text())
     assert len(split["train"]) == 8 and not set(split["train"]) & set(split["val"])
     detector = load_detector(run.model_path)  # the saved file alone is enough to predict
-    assert detector.class_names == ["square", "bar"] and detector.anchors.tolist() == [list(a) for a in run.anchors]
+    assert detector.class_names == ["square", "bar"] and detector.extra["anchors"] == [list(a) for a in run.anchors]
     assert detect(data / "images" / "im0.png", detector, conf=0.0, max_det=1)[0].boxes
     with pytest.raises(UsageError, match="has finished"):
         train(data, folder, resume=True, quiet=True)

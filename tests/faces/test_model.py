@@ -39,7 +39,7 @@ def test_inception_resnet_v1_shape_weights_and_h5_import(isolated_cache, tmp_pat
         save_weights_to_hdf5_group(handle, model)
     import_file(get_spec("facenet_keras"), h5)
     encoder = load_encoder("facenet_keras")
-    assert encoder.input_size == (160, 160) and encoder.threshold == 0.80
+    assert encoder.input_size == (160, 160) and encoder.extra["threshold"] == 0.80
     loaded = {w.path: np.asarray(w) for w in encoder.model.weights}
     assert all(np.array_equal(loaded[w.path], np.asarray(w)) for w in model.weights)
 
@@ -60,9 +60,9 @@ def test_prewhitening_is_per_image():
 
 
 def test_backbone_encoder_is_colour_blind_when_grey(tmp_path):
+    from visionkit.core.model import save_model
     from visionkit.core.registry import ModelSpec
-    from visionkit.faces.predict import load_encoder
-    from visionkit.core.weights import save_model
+    from visionkit.faces.predict import encode, load_encoder
 
     model = facenet.face_encoder("efficientnet_lite0", (64, 64, 3), 16, grayscale=True, backbone_weights="none")
     assert model.output_shape == (None, 16)
@@ -83,9 +83,9 @@ def test_backbone_encoder_is_colour_blind_when_grey(tmp_path):
     spec = ModelSpec(name="enc", task="face-encoder", builder="visionkit.faces.model:face_encoder", input_size=(64, 64))
     save_model(model, path, spec, [], extra={"threshold": 0.9, "threshold_source": "test"})
     encoder = load_encoder(str(path))
-    assert encoder.input_size == (64, 64) and encoder.threshold == 0.9
+    assert encoder.input_size == (64, 64) and encoder.extra["threshold"] == 0.9
     pixels = colour.astype(np.uint8)
-    np.testing.assert_allclose(encoder.encode(pixels, mirror=False), np.asarray(model(pixels.astype("float32"))), atol=1e-5)
-    mirrored = encoder.encode(pixels[:, :, ::-1])  # with mirror averaging, a face and its mirror image encode alike
-    np.testing.assert_allclose(encoder.encode(pixels), mirrored, atol=1e-5)
+    np.testing.assert_allclose(encode(encoder, pixels, mirror=False), np.asarray(model(pixels.astype("float32"))), atol=1e-5)
+    mirrored = encode(encoder, pixels[:, :, ::-1])  # with mirror averaging, a face and its mirror image encode alike
+    np.testing.assert_allclose(encode(encoder, pixels), mirrored, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(mirrored), 1.0, atol=1e-5)

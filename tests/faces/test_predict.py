@@ -17,7 +17,7 @@ def tiny_encoder(tmp_path_factory):
     import keras
 
     from visionkit.core.registry import ModelSpec
-    from visionkit.core.weights import save_model
+    from visionkit.core.model import save_model
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3))
@@ -61,7 +61,7 @@ def test_similarity_transform_recovers_a_known_similarity():
 
 
 def test_align_face_puts_landmarks_on_the_template():
-    from visionkit.core.results import DetectedFace
+    from visionkit.faces.results import DetectedFace
 
     image = np.zeros((200, 240, 3), np.uint8)
     landmarks = np.array([[90, 80], [140, 90], [112, 115], [92, 140], [132, 148]], dtype=np.float64)

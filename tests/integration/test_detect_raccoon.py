@@ -12,7 +12,7 @@ HELD_OUT = [f"raccoon-{n}" for n in (2, 4, 7, 16, 18, 23, 31, 34, 36, 39, 43, 48
 
 def test_shipped_raccoon_detector_on_held_out_photos():
     from visionkit.detection.data import load_detection_data
-    from visionkit.detection.predict import evaluate
+    from visionkit.detection.val import evaluate
 
     data = load_detection_data(shared_data("raccoon"))
     held = data.subset([i for i, a in enumerate(data.items) if Path(a.image).stem in HELD_OUT])

@@ -9,7 +9,7 @@ from tests.conftest import shared_data
 
 @pytest.mark.slow
 def test_shipped_person_segmenter_on_its_held_out_split():
-    from visionkit.segmentation.predict import evaluate
+    from visionkit.segmentation.val import evaluate
 
     report = evaluate("unet_person", shared_data("coco128"), subset="val")
     assert report.images == 20

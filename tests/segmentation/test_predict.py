@@ -13,6 +13,7 @@ from PIL import Image
 
 from visionkit.core.errors import UsageError
 from visionkit.segmentation import predict as S
+from visionkit.segmentation import val as V
 from tests.segmentation.test_data import write_pair
 
 
@@ -34,7 +35,7 @@ def red_model(channels: int = 2):
 @pytest.fixture(scope="module")
 def red_path(tmp_path_factory):
     from visionkit.core.registry import ModelSpec
-    from visionkit.core.weights import save_model
+    from visionkit.core.model import save_model
 
     path = tmp_path_factory.mktemp("model") / "red.keras"
     spec = ModelSpec(name="red", task="segment", builder="tests")
@@ -70,7 +71,7 @@ def test_tiles_cover_the_image_with_the_overlap():
 
 def test_masks_come_back_at_the_original_size_after_resizing(red_path):
     segmenter = S.load_segmenter(red_path)
-    segmenter.long_side = 32  # as if trained on images shrunk to 32 px
+    segmenter.extra["long_side"] = 32  # as if trained on images shrunk to 32 px
     probs = S.predict_probabilities(segmenter, red_image(90, 120, (30, 40, 60, 80)))
     assert probs.shape == (90, 120, 2)
     assert probs[45, 60].argmax() == 1 and probs[5, 5].argmax() == 0
@@ -112,7 +113,7 @@ def test_evaluate_counts_pixels_like_a_hand_made_confusion_matrix(red_path, tmp_
     write_pair(data, "a", red_image(10, 10, (0, 0, 4, 5)), truth, image_ext=".png")
     other = np.zeros((10, 10), np.uint8)  # no object; model predicts 5 red pixels (false positives)
     write_pair(data, "b", red_image(10, 10, (0, 0, 1, 5)), other, image_ext=".png")
-    report = S.evaluate(red_path, data)
+    report = V.evaluate(red_path, data)
     # background: TP 78 + 95 = 173, FN 5 (b), FP 1 (a); object: TP 20, FN 1, FP 5
     assert report.pooled["confusion_matrix"] == [[173, 5], [1, 20]]
     assert report.pooled["classes"]["red"]["iou"] == pytest.approx(20 / 26)
@@ -120,14 +121,14 @@ def test_evaluate_counts_pixels_like_a_hand_made_confusion_matrix(red_path, tmp_
     assert report.pooled["pixel_accuracy"] == pytest.approx(193 / 199)
     # per image: a has object IoU 20/21, b has 0 -> mean 10/21 (pooled 20/26 is not the mean of images)
     assert report.per_image["class_iou"][1] == pytest.approx(10 / 21)
-    only_b = S.evaluate(red_path, data, subset="val")
+    only_b = V.evaluate(red_path, data, subset="val")
     assert only_b.images == 1 and only_b.pooled["confusion_matrix"] == [[95, 5], [0, 0]]
 
 
 def test_evaluate_refuses_a_class_count_mismatch(red_path, tmp_path):
     write_pair(tmp_path, "a", red_image(10, 10, (0, 0, 4, 5)), np.full((10, 10), 2, np.uint8), image_ext=".png")
     with pytest.raises(UsageError, match="3 classes but .* predicts 2"):
-        S.evaluate(red_path, tmp_path)
+        V.evaluate(red_path, tmp_path)
 
 
 def test_registry_names_of_other_tasks_are_refused():

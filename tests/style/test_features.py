@@ -148,7 +148,7 @@ def test_registry_conversion_takes_pixels_and_matches_the_extractor(isolated_cac
     import keras
 
     from visionkit.style.features import feature_extractor
-    from visionkit.core.weights import load_model
+    from visionkit.core.model import load_model
 
     model = load_model("vgg16_hed").model
     assert model.layers[1].name == "normalize"

@@ -34,7 +34,7 @@ def test_run_folder_holds_model_history_curves_and_report(tiny_run):
                  "confusion.png", "misclassified.csv", "config.json"):
         assert (folder / name).is_file(), name
     assert not (folder / "backup").exists() and not (folder / "phase1.weights.h5").exists()
-    from visionkit.core.training import read_history
+    from visionkit.core.callbacks import read_history
 
     history = read_history(folder / "history.csv")
     assert [row["epoch"] for row in history] == [0, 1, 2] and all(row["seconds"] > 0 for row in history)

@@ -218,7 +218,7 @@ def test_architecture_names_are_unique_across_registry_files():
 
 def test_every_architecture_builds_through_the_registry_at_another_size():
     from visionkit.core.registry import get_spec
-    from visionkit.core.weights import build
+    from visionkit.core.model import build
 
     names = [name for name, files in _registry_tables().items() if files == ["architectures.toml"]]
     specs = [get_spec(name) for name in names]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from visionkit.cli.options import output_options, progress_callback, recursive_option, report_failures, resolve_format
-from visionkit.faces import train as training_defaults
-from visionkit.faces import predict as defaults
+from visionkit.cli.options import (emit_results, echo_json, is_quiet, output_options, progress_callback,
+                                   recursive_option, renamed_option, report_failures)
+from visionkit.faces import config as defaults
 
-_TRAIN = training_defaults.FaceTrainConfig()
+_TRAIN = defaults.FaceTrainConfig()
 
 
 def _model_option(default=defaults.DEFAULT_MODEL, help_extra=""):
@@ -37,13 +35,6 @@ def _db_option(function):
                         show_envvar=True, help="Face database file [default: faces.db in the cache folder].")(function)
 
 
-def _emit(results, fmt, output, columns=None):
-    from visionkit.core.writers import emit
-
-    fmt = resolve_format(fmt, output)
-    emit(results, fmt, output, columns=columns if fmt == "table" else None)
-
-
 @click.command()
 @click.argument("image_a")
 @click.argument("image_b")
@@ -61,14 +52,17 @@ def verify(ctx, image_a, image_b, model, threshold, method, strict, min_face, mi
     Prints the squared distance of the two encodings, the decision and the threshold used. When an image holds
     several faces the largest is used and a note says so (--strict refuses instead).
     """
-    match = defaults.verify(image_a, image_b, model=model, threshold=threshold, method=method,
-                            on_multiple="error" if strict else "largest", min_face=min_face, min_confidence=min_confidence)
-    quiet = ctx.find_root().obj.get("quiet")
+    import visionkit
+
+    match = visionkit.verify(image_a, image_b, model=model, threshold=threshold, method=method,
+                             on_multiple="error" if strict else "largest", min_face=min_face,
+                             min_confidence=min_confidence)
+    quiet = is_quiet(ctx)
     for name, count, face in ((match.source_a, match.faces_in_a, match.face_a), (match.source_b, match.faces_in_b, match.face_b)):
         if count > 1 and not quiet:
             box = ", ".join(f"{v:.0f}" for v in face.box)
             click.echo(f"note: {name}: {count} faces found; used the largest, box ({box})", err=True)
-    _emit([match], fmt, output)
+    emit_results([match], fmt, output)
     if not quiet and match.threshold is not None:
         click.echo(f"threshold {match.threshold:.4f} ({match.threshold_source})", err=True)
 
@@ -83,31 +77,20 @@ def faces():
 @click.option("--largest", is_flag=True, help="Only the largest face of each image.")
 @click.option("--crops", type=click.Path(file_okay=False), default=None,
               help="Also write each aligned face crop into this folder (PNG).")
-@click.option("--crop-size", type=click.IntRange(min=32), default=160, show_default=True)
+@click.option("--crop-size", type=click.IntRange(min=32), default=defaults.DEFAULT_CROP_SIZE, show_default=True)
 @_detection_options
 @recursive_option
 @output_options
 @click.pass_context
 def detect(ctx, images, largest, crops, crop_size, min_face, min_confidence, recursive, fmt, output):
     """Faces and 5 landmarks in IMAGES (MTCNN); "no face found" rows for images without one."""
-    results = defaults.detect(list(images), min_face=min_face, min_confidence=min_confidence, largest=largest,
-                              recursive=recursive, on_progress=progress_callback(ctx, "detecting"))
-    if crops:
-        _write_crops(results, crops, crop_size)
-    _emit(results, fmt, output)
+    import visionkit
+
+    results = visionkit.detect_faces(list(images), min_face=min_face, min_confidence=min_confidence, largest=largest,
+                                     recursive=recursive, on_progress=progress_callback(ctx, "detecting"),
+                                     crops=crops, crop_size=crop_size)
+    emit_results(results, fmt, output)
     report_failures(ctx, results)
-
-
-def _write_crops(results, folder, size) -> None:
-    from pathlib import Path
-
-    from visionkit.core.io import load_image, save_image
-
-    for index, result in enumerate(r for r in results if r.ok and r.faces):
-        image = load_image(result.source)
-        for number, face in enumerate(result.faces):
-            name = f"{Path(result.source).stem}_{index}_{number}.png"
-            save_image(Path(folder) / name, defaults.align_face(image, face, (size, size)))
 
 
 @faces.command()
@@ -123,12 +106,14 @@ def _write_crops(results, folder, size) -> None:
 @click.pass_context
 def enroll(ctx, name, images, db, model, largest, min_face, min_confidence, recursive, fmt, output):
     """Add the face in each of IMAGES to identity NAME (one transaction)."""
-    result = defaults.enroll(name, list(images), db=db, model=model, on_multiple="largest" if largest else "error",
-                             min_face=min_face, min_confidence=min_confidence, recursive=recursive,
-                             on_progress=progress_callback(ctx, "enrolling"))
+    import visionkit
+
+    result = visionkit.enroll_face(name, list(images), db=db, model=model, on_multiple="largest" if largest else "error",
+                                   min_face=min_face, min_confidence=min_confidence, recursive=recursive,
+                                   on_progress=progress_callback(ctx, "enrolling"))
     for reason in result.skipped:
         click.echo(f"skipped: {reason}", err=True)
-    _emit([result], fmt, output)
+    emit_results([result], fmt, output)
 
 
 @faces.command()
@@ -142,10 +127,12 @@ def enroll(ctx, name, images, db, model, largest, min_face, min_confidence, recu
 @click.pass_context
 def identify(ctx, images, db, model, threshold, min_face, min_confidence, recursive, fmt, output):
     """Every face in IMAGES → the nearest enrolled identity within the threshold, else `unknown`."""
-    results = defaults.identify(list(images), db=db, model=model, threshold=threshold, min_face=min_face,
-                                min_confidence=min_confidence, recursive=recursive,
-                                on_progress=progress_callback(ctx, "identifying"))
-    _emit([r for r in results if r.ok], fmt, output)
+    import visionkit
+
+    results = visionkit.identify_faces(list(images), db=db, model=model, threshold=threshold, min_face=min_face,
+                                       min_confidence=min_confidence, recursive=recursive,
+                                       on_progress=progress_callback(ctx, "identifying"))
+    emit_results([r for r in results if r.ok], fmt, output)
     report_failures(ctx, results)
 
 
@@ -154,10 +141,10 @@ def identify(ctx, images, db, model, threshold, min_face, min_confidence, recurs
 @output_options
 def list_(db, fmt, output):
     """Enrolled identities and how many encodings each holds."""
-    from visionkit.faces.db import FaceDatabase
+    import visionkit
 
-    with FaceDatabase(db, create=False) as database:
-        _emit(database.identities(), fmt, output, columns=["name", "encodings"])
+    with visionkit.FaceDatabase(db, create=False) as database:
+        emit_results(database.identities(), fmt, output, columns=["name", "encodings"])
 
 
 @faces.command()
@@ -165,17 +152,19 @@ def list_(db, fmt, output):
 @_db_option
 def remove(name, db):
     """Delete identity NAME and all its encodings."""
-    from visionkit.faces.db import FaceDatabase
+    import visionkit
 
-    with FaceDatabase(db, create=False) as database:
+    with visionkit.FaceDatabase(db, create=False) as database:
         count = database.remove(name)
     click.echo(f"removed {name!r} ({count} encodings)")
 
 
 @faces.command()
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
-@click.option("--run-dir", default="runs/faces", show_default=True, help="Run folder (a new -2, -3… if it exists).")
-@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, with its saved settings.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=defaults.DEFAULT_OUTPUT, show_default=True,
+              help="Run folder (a new one gets -2, -3… if it is taken).")
+@renamed_option("--run-dir", "--output", "output", type=click.Path(file_okay=False))
+@click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with its saved settings.")
 @click.option("--backbone", default=_TRAIN.backbone, show_default=True, help="Registry backbone (ImageNet weights).")
 @click.option("--input-size", type=click.IntRange(min=32), default=_TRAIN.input_size, show_default=True)
 @click.option("--embedding-dim", type=click.IntRange(min=2), default=_TRAIN.embedding_dim, show_default=True)
@@ -197,8 +186,9 @@ def remove(name, db):
               help="Epochs training the head alone (backbone frozen).")
 @click.option("--epochs", type=click.IntRange(min=0), default=_TRAIN.epochs, show_default=True,
               help="Epochs afterwards, training the backbone's last layers (--fine-tune-fraction) too.")
-@click.option("--head-lr", type=float, default=_TRAIN.head_learning_rate, show_default=True)
-@click.option("--lr", type=float, default=_TRAIN.learning_rate, show_default=True)
+@click.option("--head-lr", "--head-learning-rate", "head_learning_rate", type=float, default=_TRAIN.head_learning_rate,
+              show_default=True)
+@click.option("--lr", "--learning-rate", "learning_rate", type=float, default=_TRAIN.learning_rate, show_default=True)
 @click.option("--schedule", type=click.Choice(["cosine", "constant"]), default=_TRAIN.schedule, show_default=True,
               help="Learning-rate schedule of the second phase (cosine: down to 0 at its end).")
 @click.option("--holdout", type=click.IntRange(min=0), default=_TRAIN.holdout, show_default=True,
@@ -207,33 +197,27 @@ def remove(name, db):
 @click.option("--seed", type=int, default=_TRAIN.seed, show_default=True)
 @click.option("--no-augment", is_flag=True, help="No flips, small rotations/zooms/shifts, contrast and brightness.")
 @click.pass_context
-def train(ctx, data, run_dir, resume, backbone, input_size, embedding_dim, grayscale, feature_stride, head, head_channels,
-          dropout, fine_tune_fraction, identities_per_batch, images_per_identity, margin, head_epochs, epochs, head_lr, lr,
-          schedule, holdout, holdout_names, seed, no_augment):
+def train(ctx, data, output, resume, holdout_names, feature_stride, no_augment, **settings):
     """Train a face encoder on DATA (a folder per identity) with the triplet loss (semi-hard negatives mined
-    inside batches of P identities × K images). Prints the held-out evaluation; the model is RUN_DIR/face_encoder.keras."""
-    config = training_defaults.FaceTrainConfig(
-        backbone=backbone, input_size=input_size, embedding_dim=embedding_dim, grayscale=grayscale,
-        feature_stride=int(feature_stride), head=head, head_channels=head_channels, dropout=dropout,
-        fine_tune_fraction=fine_tune_fraction,
-        identities_per_batch=identities_per_batch, images_per_identity=images_per_identity, margin=margin,
-        head_epochs=head_epochs, epochs=epochs, head_learning_rate=head_lr, learning_rate=lr, schedule=schedule, holdout=holdout,
-        seed=seed, augment=not no_augment)
+    inside batches of P identities × K images). Prints the held-out evaluation; the model is OUTPUT/face_encoder.keras."""
+    import visionkit
+
+    config = visionkit.FaceTrainConfig(feature_stride=int(feature_stride), augment=not no_augment, **settings)
     names = [n.strip() for n in holdout_names.split(",") if n.strip()] if holdout_names else None
-    quiet = ctx.find_root().obj.get("quiet")
-    summary = training_defaults.train_faces(data, run_dir, config, holdout_names=names, resume=resume, quiet=quiet,
-                                            on_progress=progress_callback(ctx, "aligning faces"))
-    click.echo(json.dumps({k: summary[k] for k in ("model", "evaluated_on", "evaluation", "detection")}, indent=2))
+    run = visionkit.train_faces(data, output, config, holdout_names=names, resume=resume, quiet=is_quiet(ctx),
+                                on_progress=progress_callback(ctx, "aligning faces"))
+    summary = run.to_dict()
+    echo_json({k: summary[k] for k in ("model", "evaluated_on", "evaluation", "detection")})
 
 
 @faces.command()
 @click.argument("pairs", type=click.Path(exists=True))
 @_model_option()
 @click.option("--target-far", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=training_defaults.DEFAULT_TARGET_FAR, show_default=True, help="False-accept rate to find τ for.")
+              default=defaults.DEFAULT_TARGET_FAR, show_default=True, help="False-accept rate to find τ for.")
 @click.option("--method", type=click.Choice(defaults.METHODS), default="distance", show_default=True,
               help="logistic: also fit the logistic-regression verifier on |f(x1) − f(x2)| and save it beside the model.")
-@click.option("--roc", "roc_png", type=click.Path(dir_okay=False), default="roc.png", show_default=True,
+@click.option("--roc", "--roc-png", "roc_png", type=click.Path(dir_okay=False), default="roc.png", show_default=True,
               help="Where to write the ROC curve PNG.")
 @click.option("--save-threshold", type=click.Choice(["eer", "far"]), default=None,
               help="Write this threshold into the .keras model's sidecar, so verify uses it.")
@@ -242,7 +226,10 @@ def train(ctx, data, run_dir, resume, backbone, input_size, embedding_dim, grays
 @click.pass_context
 def calibrate(ctx, pairs, model, target_far, method, roc_png, save_threshold, identities, fmt, output):
     """ROC, AUC, EER and thresholds of a face encoder on PAIRS (a CSV a,b,same or a folder per identity)."""
-    result = training_defaults.calibrate(pairs, model=model, target_far=target_far, method=method, roc_png=roc_png,
-                                         save_threshold=save_threshold, on_progress=progress_callback(ctx, "encoding"),
-                                         identities=[n.strip() for n in identities.split(",") if n.strip()] if identities else None)
-    _emit([result], fmt, output)
+    import visionkit
+
+    chosen = [n.strip() for n in identities.split(",") if n.strip()] if identities else None
+    result = visionkit.calibrate_faces(pairs, model=model, target_far=target_far, method=method, roc_png=roc_png,
+                                       save_threshold=save_threshold, identities=chosen,
+                                       on_progress=progress_callback(ctx, "encoding"))
+    emit_results([result], fmt, output)

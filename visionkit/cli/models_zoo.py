@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from visionkit.cli.options import output_options
-from visionkit.zoo import cost as cost_defaults  # light: no TensorFlow
+from visionkit.zoo import config as cost_defaults
 
 MACS_NOTE = ("MACs: multiply-accumulates of Conv/Depthwise/Separable/Dense kernels; biases, batch norm, "
              "activations, pooling and adds excluded")
@@ -71,9 +71,9 @@ def summary(name, input_shape, classes, no_top, fmt, output):
     NAME is a registry model (`visionkit models list`), built without weights, or a saved .keras
     file. The table is the default output, also when piped; --format json/jsonl/csv for machines.
     """
-    from visionkit.zoo.summary import summarize
+    import visionkit
 
-    result = summarize(name, _shape_option(input_shape), classes, include_top=not no_top)
+    result = visionkit.summarize_model(name, _shape_option(input_shape), classes, include_top=not no_top)
     footer = [
         f"params: {result.params:,} (trainable {result.trainable_params:,}, "
         f"non-trainable {result.non_trainable_params:,})",
@@ -104,14 +104,14 @@ def cost(input_shape, filter_size, filters, stride, padding, bottleneck, fmt, ou
     The defaults are the course's example: 28×28×192 through a 5×5 "same" conv with 32 filters
     (120.4 M multiplies) vs. a 16-channel 1×1 bottleneck first (12.4 M).
     """
-    from visionkit.zoo.cost import bottleneck_cost, conv_cost
+    import visionkit
 
     shape, pad = _shape_option(input_shape), _padding_option(padding)
     if bottleneck:
-        result = bottleneck_cost(shape, filter_size, filters, bottleneck, stride, pad)
+        result = visionkit.bottleneck_cost(shape, filter_size, filters, bottleneck, stride, pad)
         footer = [f"direct: {result.direct.multiplies:,} multiplies; through the bottleneck: "
                   f"{result.bottleneck_multiplies:,} ({result.ratio:.1f}x fewer)"]
     else:
-        result = conv_cost(shape, filter_size, filters, stride, pad)
+        result = visionkit.conv_cost(shape, filter_size, filters, stride, pad)
         footer = [f"{result.multiplies:,} multiplies"]
     _write(result, fmt, output, footer)

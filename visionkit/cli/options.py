@@ -1,7 +1,8 @@
-"""Options shared by several commands, defined once."""
+"""Options shared by several commands, defined once, and the helpers every command uses to render results."""
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import click
@@ -80,3 +81,46 @@ def report_failures(ctx: click.Context, results) -> None:
         if not is_quiet(ctx):
             click.echo(f"{len(bad)} of {len(results)} inputs failed", err=True)
         ctx.exit(1)
+
+
+def renamed_option(old: str, new: str, dest: str, **settings):
+    """Keep the old spelling ``old`` of option ``new`` working for one release: hidden from ``--help``; its value
+    goes to ``dest`` with a note on stderr."""
+    legacy = "legacy_" + old.lstrip("-").replace("-", "_")
+
+    def decorate(function):
+        @functools.wraps(function)
+        def command(*args, **kwargs):
+            value = kwargs.pop(legacy, None)
+            if value is not None:
+                click.echo(f"note: {old} is now {new} (the old spelling goes in the next release)", err=True)
+                kwargs[dest] = value
+            return function(*args, **kwargs)
+
+        return click.option(old, legacy, hidden=True, default=None, **settings)(command)
+
+    return decorate
+
+
+def data_format_option(choices):
+    """``--data-format`` (how a labelled data set is stored); ``--format`` was its old spelling here."""
+    def decorate(function):
+        function = renamed_option("--format", "--data-format", "data_format", type=click.Choice(choices))(function)
+        return click.option("--data-format", type=click.Choice(choices), default="auto", show_default=True,
+                            help="How the labels are stored (auto: found from the files).")(function)
+
+    return decorate
+
+
+def emit_results(results, fmt: str | None, output: str | None, columns=None) -> None:
+    """Render results with the shared writers (``columns`` for the terminal table only)."""
+    from visionkit.core.writers import emit
+
+    fmt = resolve_format(fmt, output)
+    emit(results, fmt, output, columns=columns if fmt == "table" else None)
+
+
+def echo_json(data) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2))

@@ -6,17 +6,15 @@ sub-command name is taken as an input (an image literally named ``train`` needs 
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from visionkit.cli.options import DefaultCommandGroup, is_quiet, output_options, progress_callback, recursive_option, report_failures, resolve_format
-from visionkit.segmentation import predict as defaults
-from visionkit.segmentation import train as train_defaults
+from visionkit.cli.options import (DefaultCommandGroup, echo_json, emit_results, is_quiet, output_options,
+                                   progress_callback, recursive_option, report_failures, resolve_format)
 from visionkit.core.training import OPTIMIZERS, SCHEDULES
+from visionkit.segmentation import config as defaults
 
-_S = train_defaults.SegmentConfig()
-_T = train_defaults.DEFAULT_TRAINING
+_S = defaults.SegmentConfig()
+_T = defaults.DEFAULT_TRAINING
 SUMMARY_FORMATS = ("table", "json")
 
 
@@ -42,7 +40,7 @@ def _class_options(function):
 @click.argument("images", nargs=-1, required=True)
 @click.option("-m", "--model", default=defaults.DEFAULT_MODEL, show_default=True,
               help="Registry segmenter (`visionkit models list --task segment`) or a .keras file from `segment train`.")
-@click.option("--save", "save_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--save", type=click.Path(file_okay=False), default=None,
               help="Write <stem>_mask.png (class ids), <stem>_overlay.png and <stem>.json (class areas) here.")
 @click.option("--tile", type=click.IntRange(min=32), default=defaults.DEFAULT_TILE, show_default=True,
               help="Images larger than this (at the model's scale) are segmented in overlapping tiles.")
@@ -52,16 +50,15 @@ def _class_options(function):
 @recursive_option
 @output_options
 @click.pass_context
-def predict(ctx, images, model, save_dir, tile, overlap, alpha, recursive, fmt, output):
+def predict(ctx, images, model, save, tile, overlap, alpha, recursive, fmt, output):
     """Segment IMAGES (files, folders, globs, .txt lists): class areas on stdout, masks with --save."""
-    from visionkit.core.writers import emit
+    import visionkit
 
-    results = defaults.segment(list(images), model=model, save=save_dir, tile=tile, overlap=overlap, alpha=alpha,
-                               recursive=recursive, on_progress=progress_callback(ctx, "segmenting"))
-    fmt = resolve_format(fmt, output)
-    good = [r for r in results if r.ok]
-    columns = ["source", "label", "pixels", "fraction", "mask"] if fmt == "table" else None
-    emit(good if fmt == "table" else results, fmt, output, columns=columns)
+    results = visionkit.segment(list(images), model=model, save=save, tile=tile, overlap=overlap, alpha=alpha,
+                                recursive=recursive, on_progress=progress_callback(ctx, "segmenting"))
+    table = resolve_format(fmt, output) == "table"
+    emit_results([r for r in results if r.ok] if table else results, fmt, output,
+                 ["source", "label", "pixels", "fraction", "mask"])
     report_failures(ctx, results)
 
 
@@ -71,11 +68,11 @@ def _training_options(function):
         click.option("--epochs", type=click.IntRange(min=1), default=_T.epochs, show_default=True),
         click.option("-b", "--batch-size", type=click.IntRange(min=1), default=_T.batch_size, show_default=True),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_T.optimizer, show_default=True),
-        click.option("--lr", "learning_rate", type=float, default=_T.learning_rate, show_default=True,
-                     help="Initial learning rate α0."),
+        click.option("--lr", "--learning-rate", "learning_rate", type=float, default=_T.learning_rate,
+                     show_default=True, help="Initial learning rate α0."),
         click.option("--momentum", type=float, default=_T.momentum, show_default=True, help="SGD momentum β."),
-        click.option("--beta1", "beta_1", type=float, default=_T.beta_1, show_default=True, help="Adam β1."),
-        click.option("--beta2", "beta_2", type=float, default=_T.beta_2, show_default=True, help="Adam β2."),
+        click.option("--beta1", "--beta-1", "beta_1", type=float, default=_T.beta_1, show_default=True, help="Adam β1."),
+        click.option("--beta2", "--beta-2", "beta_2", type=float, default=_T.beta_2, show_default=True, help="Adam β2."),
         click.option("--rho", type=float, default=_T.rho, show_default=True, help="RMSprop decay of squared gradients."),
         click.option("--schedule", type=click.Choice(SCHEDULES), default=_T.schedule, show_default=True),
         click.option("--decay", type=float, default=_T.decay, show_default=True, help="inverse-time decay."),
@@ -101,7 +98,7 @@ def _print_report(report, fmt: str, payload: dict) -> None:
     from visionkit.core.writers import format_table
 
     if fmt == "json":
-        click.echo(json.dumps(payload, indent=2))
+        echo_json(payload)
         return
     click.echo(f"{report.images} images ({report.subset}); pooled over all pixels, and the mean of per-image scores:")
     click.echo(format_table(report.to_rows()))
@@ -115,10 +112,11 @@ def _print_report(report, fmt: str, payload: dict) -> None:
               help="Resize images so the long side is this (0: native resolution; large images are then tiled).")
 @click.option("--crop", type=click.IntRange(min=32), default=_S.crop, show_default=True, help="Square training crops.")
 @click.option("--depth", type=click.IntRange(1, 6), default=_S.depth, show_default=True, help="Classic U-Net poolings.")
-@click.option("--filters", "base_filters", type=click.IntRange(min=1), default=_S.base_filters, show_default=True,
+@click.option("--filters", "--base-filters", "base_filters", type=click.IntRange(min=1), default=_S.base_filters,
+              show_default=True,
               help="Classic U-Net filters at full resolution (doubled at each depth).")
 @click.option("--freeze-encoder", is_flag=True, help="Keep the pretrained backbone fixed; train the decoder only.")
-@click.option("--head", type=click.Choice(train_defaults.HEADS), default=_S.head, show_default=True,
+@click.option("--head", type=click.Choice(defaults.HEADS), default=_S.head, show_default=True,
               help="sigmoid: one channel, for two classes only.")
 @click.option("--loss", default=_S.loss, show_default=True, help="ce, dice, focal, or a sum such as ce+dice.")
 @click.option("--class-weights", default=_S.class_weights, help="auto (median frequency) or w0,w1,… [default: none].")
@@ -129,20 +127,20 @@ def _print_report(report, fmt: str, payload: dict) -> None:
               help="No flip / scale-crop / rotation / colour jitter.")
 @_class_options
 @_training_options
-@click.option("-o", "--output", type=click.Path(file_okay=False), default=train_defaults.DEFAULT_RUN_DIR, show_default=True,
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=defaults.DEFAULT_OUTPUT, show_default=True,
               help="Run folder (a new one gets -2, -3… if it is taken).")
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its last epoch, with its settings.")
 @click.option("--format", "fmt", type=click.Choice(SUMMARY_FORMATS), default="table", show_default=True)
 @click.pass_context
 def train(ctx, data, classes, class_file, skip_unmasked, output, resume, fmt, **settings):
     """Train a U-Net on DATA (images/ and masks/ with matching file stems)."""
-    from visionkit.core.training import TrainConfig
+    import visionkit
 
-    training = TrainConfig(**{k: settings.pop(k) for k in _TRAINING_KEYS})
-    config = train_defaults.SegmentConfig(**settings)
-    run = train_defaults.train(data, output, config, training, classes=classes, class_file=class_file,
-                               skip_unmasked=skip_unmasked, resume=resume, quiet=is_quiet(ctx),
-                               on_progress=progress_callback(ctx, "checking masks"))
+    training = visionkit.TrainConfig(**{k: settings.pop(k) for k in _TRAINING_KEYS})
+    config = visionkit.SegmentConfig(**settings)
+    run = visionkit.train_segmenter(data, output, config, training, classes=classes, class_file=class_file,
+                                    skip_unmasked=skip_unmasked, resume=resume, quiet=is_quiet(ctx),
+                                    on_progress=progress_callback(ctx, "checking masks"))
     _print_report(run.report, fmt, run.to_dict())
     click.echo(f"model: {run.model_path}")
 
@@ -160,16 +158,9 @@ def train(ctx, data, classes, class_file, skip_unmasked, output, resume, fmt, **
 @click.pass_context
 def val(ctx, model, data, subset, classes, class_file, skip_unmasked, tile, output, fmt):
     """Score MODEL on DATA: per-class IoU and Dice, mean IoU, pixel accuracy, confusion matrix."""
-    report = defaults.evaluate(model, data, classes=classes, class_file=class_file, subset=subset,
-                               skip_unmasked=skip_unmasked, tile=tile, on_progress=progress_callback(ctx, "scoring"))
-    if output:
-        from pathlib import Path
+    import visionkit
 
-        import numpy as np
-
-        from visionkit.core.viz import plot_confusion
-        from visionkit.core.writers import write_text_atomic
-
-        write_text_atomic(Path(output) / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")
-        plot_confusion(np.array(report.pooled["confusion_matrix"]), report.class_names, Path(output) / "confusion.png")
+    report = visionkit.evaluate_segmenter(model, data, classes=classes, class_file=class_file, subset=subset,
+                                          skip_unmasked=skip_unmasked, tile=tile, output=output,
+                                          on_progress=progress_callback(ctx, "scoring"))
     _print_report(report, fmt, report.to_dict())

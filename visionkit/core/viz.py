@@ -1,6 +1,7 @@
-"""Plots (training curves, confusion matrix, ROC, precision-recall) as PNG files, and drawing on images.
+"""Plots (training curves, confusion matrix, ROC, precision-recall) as PNG files, and the colour palette that
+drawings on images share (boxes: :mod:`visionkit.detection.output`, masks: :mod:`visionkit.segmentation.predict`).
 
-Plots use matplotlib's non-interactive Agg backend; drawing on images uses OpenCV.
+Plots use matplotlib's non-interactive Agg backend.
 """
 
 from __future__ import annotations
@@ -109,32 +110,3 @@ def palette(count: int) -> np.ndarray:
         for i in range(1, count)
     ]
     return np.array(colours[:count], dtype=np.uint8)
-
-
-def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str], scores: Sequence[float] | None = None,
-               class_ids: Sequence[int] | None = None) -> np.ndarray:
-    """A copy of RGB ``image`` with ``xyxy`` pixel boxes and "label score" captions (OpenCV drawing)."""
-    import cv2
-
-    canvas = np.ascontiguousarray(image.copy())
-    colours = palette(max(2, (max(class_ids) + 2) if class_ids is not None and len(class_ids) else 2))
-    thickness = max(1, round(min(canvas.shape[:2]) / 300))
-    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        colour = tuple(int(c) for c in colours[(class_ids[i] + 1) if class_ids is not None else 1])
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
-        caption = labels[i] + (f" {scores[i]:.2f}" if scores is not None else "")
-        scale = 0.4 + 0.1 * thickness
-        (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = max(y1 - th - base, 0)
-        cv2.rectangle(canvas, (x1, top), (x1 + tw, top + th + base), colour, -1)
-        cv2.putText(canvas, caption, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return canvas
-
-
-def overlay_mask(image: np.ndarray, mask: np.ndarray, alpha: float = 0.5, colours: np.ndarray | None = None) -> np.ndarray:
-    """Blend a class-id mask onto RGB ``image`` (class 0 left as it is)."""
-    colours = palette(int(mask.max()) + 1) if colours is None else colours
-    coloured = colours[np.clip(mask, 0, len(colours) - 1)]
-    blended = (image.astype(np.float32) * (1 - alpha) + coloured.astype(np.float32) * alpha).astype(np.uint8)
-    return np.where(mask[..., None] > 0, blended, image)

@@ -44,6 +44,20 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
+def write_json_atomic(path: str | os.PathLike, data) -> None:
+    """``data`` as indented JSON (numpy values as numbers), written atomically."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
 def rows_of(results: Iterable) -> list[dict]:
     rows: list[dict] = []
     for result in results:

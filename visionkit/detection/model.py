@@ -105,7 +105,7 @@ def yolo_v2(
     """Build the detector. ``anchors``: (B, 2) widths and heights as fractions of the input side.
 
     ``passthrough`` (default: when the backbone has a stride-16 map) adds YOLOv2's reorganised stride-16 features.
-    ``backbone`` is a registry name (loaded with :func:`visionkit.core.weights.load_backbone`, pretrained unless
+    ``backbone`` is a registry name (loaded with :func:`visionkit.core.model.load_backbone`, pretrained unless
     ``backbone_weights`` is None or ``"none"``, e.g. when trained weights are loaded next) or a Keras model taking
     pixels in [0, 255].
     """
@@ -116,7 +116,7 @@ def yolo_v2(
         raise UsageError(f"anchors must be positive (width, height) pairs, received {anchors}")
     height, width = check_input_size(input_shape[:2])
     if isinstance(backbone, str):
-        from visionkit.core.weights import load_backbone
+        from visionkit.core.model import load_backbone
 
         weights = None if backbone_weights in (None, "none") else backbone_weights
         backbone = load_backbone(backbone, (height, width, 3), weights=weights)

@@ -10,16 +10,37 @@ from typing import Sequence
 import numpy as np
 
 from visionkit.core.errors import UsageError
-from visionkit.core.results import Detections
+from visionkit.detection.results import Detections
 from visionkit.core.writers import emit, write_text_atomic
 
 
 def annotate(image: np.ndarray, result: Detections) -> np.ndarray:
     """A copy of RGB ``image`` with the result's boxes, class names and scores drawn (OpenCV)."""
-    from visionkit.core.viz import draw_boxes
-
     boxes, scores, class_ids = result.arrays()
     return draw_boxes(image, boxes, [b.label for b in result.boxes], scores.tolist(), class_ids.tolist())
+
+
+def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str], scores: Sequence[float] | None = None,
+               class_ids: Sequence[int] | None = None) -> np.ndarray:
+    """A copy of RGB ``image`` with ``xyxy`` pixel boxes and "label score" captions (OpenCV drawing)."""
+    import cv2
+
+    from visionkit.core.viz import palette
+
+    canvas = np.ascontiguousarray(image.copy())
+    colours = palette(max(2, (max(class_ids) + 2) if class_ids is not None and len(class_ids) else 2))
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        colour = tuple(int(c) for c in colours[(class_ids[i] + 1) if class_ids is not None else 1])
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
+        caption = labels[i] + (f" {scores[i]:.2f}" if scores is not None else "")
+        scale = 0.4 + 0.1 * thickness
+        (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(y1 - th - base, 0)
+        cv2.rectangle(canvas, (x1, top), (x1 + tw, top + th + base), colour, -1)
+        cv2.putText(canvas, caption, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
 
 
 def unique_path(folder: Path, name: str, taken: set) -> Path:
@@ -61,9 +82,15 @@ def yolo_lines(result: Detections) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def write_results(results: Sequence[Detections], fmt: str, output: str | os.PathLike | None,
-                  class_names: Sequence[str]) -> None:
-    """Render ``results`` as table/json/jsonl/csv (shared writers), coco (one JSON) or yolo (a folder of .txt)."""
+def write_results(results: Sequence[Detections], fmt: str, output: str | os.PathLike | None = None,
+                  class_names: Sequence[str] | None = None) -> None:
+    """Render ``results`` as table/json/jsonl/csv (shared writers), coco (one JSON) or yolo (a folder of .txt).
+
+    ``class_names`` (the detector's) name the COCO categories; without them, the classes found in ``results``.
+    """
+    if class_names is None:
+        found = {b.class_id: b.label for r in results for b in r.boxes}
+        class_names = [found.get(i, str(i)) for i in range(max(found, default=-1) + 1)]
     if fmt == "coco":
         text = json.dumps(to_coco(results, class_names), indent=1) + "\n"
         if output:

@@ -14,63 +14,20 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
+from visionkit._compat import renamed_keywords
 from visionkit.core.errors import UsageError
-from visionkit.core.results import DetectionTrainingRun
-from visionkit.detection.predict import DEFAULT_ANCHORS, DEFAULT_IOU, Detector, evaluate
+from visionkit.detection.config import DEFAULT_ANCHORS, DEFAULT_IOU, DEFAULT_OUTPUT, RENAMED, DetectTrainOptions
+from visionkit.detection.results import AnchorBoxes, DetectionTrainingRun
+from visionkit.detection.val import evaluate
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE = "efficientnet_lite0"
-DEFAULT_INPUT_SIZE = 320
-DEFAULT_FROZEN_EPOCHS = 10
-DEFAULT_EPOCHS = 40  # in all, frozen phase included
-DEFAULT_BATCH_SIZE = 16
-DEFAULT_LEARNING_RATE = 1e-3
-DEFAULT_FINETUNE_LR = 2e-4
-DEFAULT_VAL_FRACTION = 0.2
-DEFAULT_OUTPUT = "runs/detect"
-DEFAULT_HEAD_FILTERS = 128  # = visionkit.detection.model.HEAD_FILTERS (not imported: keeps `--help` free of Keras)
-DEFAULT_IGNORE_IOU = 0.6
 STATE_FILE = "state.json"
 PHASE1_WEIGHTS = "phase1.weights.h5"
-
-
-@dataclass(frozen=True)
-class DetectTrainOptions:
-    """Everything that defines a run (saved as ``config.json``; ``--resume`` reads it back)."""
-
-    data: str
-    val: str | None = None  # a separate labelled set; else a seeded split of ``data``
-    val_fraction: float = DEFAULT_VAL_FRACTION
-    format: str = "auto"
-    base: str = DEFAULT_BASE
-    input_size: int = DEFAULT_INPUT_SIZE
-    anchors: int | list = DEFAULT_ANCHORS  # k for k-means, or explicit [[w, h], ...] fractions of the input
-    frozen_epochs: int = DEFAULT_FROZEN_EPOCHS
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = DEFAULT_BATCH_SIZE
-    learning_rate: float = DEFAULT_LEARNING_RATE
-    finetune_lr: float = DEFAULT_FINETUNE_LR
-    head_filters: int = DEFAULT_HEAD_FILTERS
-    ignore_iou: float = DEFAULT_IGNORE_IOU
-    augment: bool = True
-    seed: int = 0
-    on_error: str = "raise"
-    classes: list | None = None  # train on these class names only (their boxes; the rest is background)
-
-    def check(self) -> None:
-        from visionkit.detection.model import check_input_size
-
-        check_input_size((self.input_size, self.input_size))
-        if self.epochs < 1 or not 0 <= self.frozen_epochs <= self.epochs:
-            raise UsageError(f"the frozen-backbone epochs are part of all epochs: received {self.frozen_epochs} frozen "
-                             f"of {self.epochs} in all; lower --frozen-epochs or raise --epochs")
-        if self.batch_size < 1 or self.learning_rate <= 0 or self.finetune_lr <= 0:
-            raise UsageError("batch size and learning rates must be positive")
 
 
 def _note(quiet: bool, text: str) -> None:
@@ -81,9 +38,9 @@ def _note(quiet: bool, text: str) -> None:
 def _split(options: DetectTrainOptions):
     from visionkit.detection.data import load_detection_data
 
-    data = load_detection_data(options.data, options.format, on_error=options.on_error)
+    data = load_detection_data(options.data, options.data_format, on_error=options.on_error)
     if options.val:
-        val = load_detection_data(options.val, options.format, data.class_names, options.on_error)
+        val = load_detection_data(options.val, options.data_format, data.class_names, options.on_error)
         if options.classes:
             data, val = data.select_classes(options.classes), val.select_classes(options.classes)
         if val.class_names != data.class_names:
@@ -98,12 +55,14 @@ def _split(options: DetectTrainOptions):
 
 def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, resume: bool = False,
           quiet: bool = False, on_progress: Callable[[int, int], None] | None = None, **settings) -> DetectionTrainingRun:
-    """Train a detector on ``data`` (YOLO txt, VOC XML or COCO JSON). ``settings``: fields of DetectTrainOptions."""
+    """Train a detector on ``data`` (YOLO txt, VOC XML or COCO JSON). ``settings``: fields of
+    :class:`~visionkit.detection.config.DetectTrainOptions` (``data_format``, ``base``, ``input_size``, ``anchors``,
+    ``epochs``, ``fine_tune_lr`` …). Returns a :class:`~visionkit.detection.results.DetectionTrainingRun`."""
     import json
 
-    import numpy as np
-
-    from visionkit.core.training import prepare_run_dir, write_json_atomic
+    from visionkit.core.model import LoadedModel
+    from visionkit.core.training import prepare_run_dir
+    from visionkit.core.writers import write_json_atomic
 
     run_dir = prepare_run_dir(output, resume=resume)
     config_path = run_dir / "config.json"
@@ -113,8 +72,10 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
         saved = json.loads(config_path.read_text())
         if Path(saved["data"]).resolve() != Path(data).resolve():
             raise UsageError(f"{run_dir} was trained on {saved['data']}, not {data}; resume with the same data")
+        saved = renamed_keywords(saved, RENAMED, f"{run_dir}/config.json")  # runs started before 0.2
         options = DetectTrainOptions(**{k: v for k, v in saved.items() if k in DetectTrainOptions.__dataclass_fields__})
     else:
+        settings = renamed_keywords(settings, RENAMED, "train_detector")
         unknown = set(settings) - set(DetectTrainOptions.__dataclass_fields__)
         if unknown:
             raise UsageError(f"unknown training settings: {', '.join(sorted(unknown))}")
@@ -135,16 +96,15 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
                  f"{anchor_iou:.3f}")
     model, epochs_done, resumed_from = _fit(options, train_set, val_set, anchors, run_dir, resume, quiet, on_progress)
     model_path = run_dir / "model.keras"
-    _save(model, model_path, options, train_set.class_names, anchors, anchor_iou)
-    detector = Detector(model, str(model_path), list(train_set.class_names), np.asarray(anchors),
-                        (options.input_size, options.input_size))
-    evaluation = evaluate(detector, val_set, iou=DEFAULT_IOU, pr_curve=run_dir / "pr_curve.png")
-    write_json_atomic(run_dir / "metrics.json", evaluation.to_dict())
+    spec = _save(model, model_path, options, train_set.class_names, anchors, anchor_iou)
+    detector = LoadedModel(model, spec, list(train_set.class_names), {"anchors": anchors}, model_path, str(model_path))
+    evaluation = evaluate(detector, val_set, iou=DEFAULT_IOU, save=run_dir)  # metrics.json and pr_curve.png
     _note(quiet, f"held-out mAP@0.5 {evaluation.map50:.4f}, mAP@0.5:0.95 {evaluation.map50_95:.4f} "
                  f"({evaluation.images} images)")
     seconds = time.monotonic() - started
-    return DetectionTrainingRun(str(run_dir), str(model_path), tuple(tuple(a) for a in anchors), anchor_iou,
-                                epochs_done, seconds, evaluation, resumed_from, tuple(train_set.warnings + val_set.warnings))
+    return DetectionTrainingRun(str(run_dir), str(model_path), evaluation, epochs_done, resumed_from, seconds,
+                                tuple(train_set.warnings + val_set.warnings), anchors=tuple(tuple(a) for a in anchors),
+                                anchor_iou=anchor_iou)
 
 
 def _anchors(options: DetectTrainOptions, train_set) -> tuple[list, float]:
@@ -166,8 +126,9 @@ def _fit(options, train_set, val_set, anchors, run_dir: Path, resume: bool, quie
     from visionkit.detection.pipeline import letterbox_data, make_dataset
     from visionkit.detection.model import set_backbone_trainable, yolo_v2
     from visionkit.detection.loss import YoloLoss
-    from visionkit.core.training import (fit, make_optimizer, make_schedule, resume_epoch, seed_everything,
-                                    training_callbacks, write_json_atomic)
+    from visionkit.core.callbacks import fit, training_callbacks
+    from visionkit.core.training import make_optimizer, make_schedule, resume_epoch, seed_everything
+    from visionkit.core.writers import write_json_atomic
 
     seed_everything(options.seed)
     size = (options.input_size, options.input_size)
@@ -202,9 +163,9 @@ def _fit(options, train_set, val_set, anchors, run_dir: Path, resume: bool, quie
         if resume and resumed_from is None:
             resumed_from = resume_epoch(run_dir, "backup-finetune") or None
         phase_epochs = options.epochs - options.frozen_epochs
-        _note(quiet, f"phase two: backbone unfrozen (BatchNorm frozen), learning rate {options.finetune_lr} cosine")
+        _note(quiet, f"phase two: backbone unfrozen (BatchNorm frozen), learning rate {options.fine_tune_lr} cosine")
         set_backbone_trainable(model, True)
-        schedule = make_schedule("cosine", options.finetune_lr, steps, phase_epochs, min_lr_fraction=0.05)
+        schedule = make_schedule("cosine", options.fine_tune_lr, steps, phase_epochs, min_lr_fraction=0.05)
         model.compile(make_optimizer("adam", schedule), loss=loss)
         callbacks = training_callbacks(run_dir, phase="fine-tune", backup="backup-finetune", epoch_lines=lines,
                                        initial_epoch=options.frozen_epochs)
@@ -213,23 +174,30 @@ def _fit(options, train_set, val_set, anchors, run_dir: Path, resume: bool, quie
     return model, options.epochs, resumed_from
 
 
-def _save(model, path: Path, options, class_names: Sequence[str], anchors, anchor_iou: float) -> None:
+def _save(model, path: Path, options, class_names: Sequence[str], anchors, anchor_iou: float):
     from visionkit.core.registry import ModelSpec
-    from visionkit.core.weights import save_model
+    from visionkit.core.model import save_model
 
     spec = ModelSpec(name=path.stem, task="detect", builder="visionkit.detection.model:yolo_v2",
                      description=f"YOLOv2-style detector on {options.base}, trained on {options.data}",
                      input_size=(options.input_size, options.input_size),
                      options={"num_classes": len(class_names), "anchors": anchors, "head_filters": options.head_filters,
                               "backbone": options.base, "input_shape": [options.input_size, options.input_size, 3]})
-    save_model(_without_optimizer(model), path, spec, list(class_names),
+    save_model(model, path, spec, list(class_names),
                {"anchors": anchors, "anchor_iou": round(anchor_iou, 4), "train_options": asdict(options)})
+    return spec
 
 
-def _without_optimizer(model):
-    """A clone holding only the weights (a compiled model would also save Adam's two moments per weight)."""
-    import keras
+def anchors(data, k: int = DEFAULT_ANCHORS, seed: int = 0, data_format: str = "auto", on_error: str = "raise",
+            format: str | None = None) -> AnchorBoxes:
+    """k-means anchors (1 - IoU distance) for a data set's boxes, and the mean IoU of each box to its best anchor."""
+    from visionkit.detection.data import DetectionData, load_detection_data
+    from visionkit.detection.anchors import kmeans_anchors, mean_best_iou
 
-    clean = keras.Model.from_config(model.get_config())  # clone_model / model_from_json would recompile it
-    clean.set_weights(model.get_weights())
-    return clean
+    if format is not None:
+        data_format = renamed_keywords({"format": format}, RENAMED, "detection_anchors")["data_format"]
+    dataset = data if isinstance(data, DetectionData) else load_detection_data(data, data_format, on_error=on_error)
+    shapes = dataset.box_shapes()
+    found = kmeans_anchors(shapes, k, seed=seed)
+    return AnchorBoxes(str(dataset.root), tuple((round(float(w), 5), round(float(h), 5)) for w, h in found), k,
+                       round(mean_best_iou(shapes, found), 4), int(len(shapes)))

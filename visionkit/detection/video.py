@@ -8,10 +8,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from visionkit.core.model import LoadedModel
 from visionkit.detection.boxes import letterbox
-from visionkit.core.results import Detections
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+from visionkit.detection.config import (DEFAULT_BATCH_SIZE, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, DEFAULT_MODEL,
+                                        VIDEO_EXTENSIONS, check_thresholds)
+from visionkit.detection.detector import load_detector, postprocess, to_result
+from visionkit.detection.results import Detections
 
 
 def is_video(path) -> bool:
@@ -20,25 +22,24 @@ def is_video(path) -> bool:
 
 def detect_video(
     path: str | os.PathLike,
-    model="yolo_raccoon",
-    conf: float = 0.25,
-    iou: float = 0.45,
+    model: "str | os.PathLike | LoadedModel" = DEFAULT_MODEL,
+    conf: float = DEFAULT_CONF,
+    iou: float = DEFAULT_IOU,
     classes: Sequence[int | str] | None = None,
-    max_det: int = 300,
+    max_det: int = DEFAULT_MAX_DET,
     agnostic: bool = False,
     save: str | os.PathLike | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Detections]:
     """One Detections per frame (``frame`` set). ``save``: a folder for ``<name>.mp4`` with the boxes drawn,
     written to a temporary file and renamed when complete."""
     import cv2
 
-    from visionkit.detection.predict import Detector, check_thresholds, load_detector
     from visionkit.detection.output import annotate
 
     check_thresholds(conf, iou, max_det)
-    detector = model if isinstance(model, Detector) else load_detector(model)
+    detector = load_detector(model)
     wanted = detector.class_ids(classes)
     path = Path(path)
     if not path.is_file():
@@ -54,10 +55,10 @@ def detect_video(
 
     def flush() -> None:
         nonlocal writer
-        raw = detector.raw(np.stack([canvas for _, _, canvas, _ in frames]).astype(np.float32))
+        raw = detector.predict(np.stack([canvas for _, _, canvas, _ in frames]).astype(np.float32))
         for (index, image, _, geometry), output in zip(frames, raw):
-            arrays = detector.postprocess(output, geometry, conf, iou, max_det, wanted, agnostic)
-            result = detector.to_result(str(path), geometry, arrays, frame=index)
+            arrays = postprocess(detector, output, geometry, conf, iou, max_det, wanted, agnostic)
+            result = to_result(detector, str(path), geometry, arrays, frame=index)
             results.append(result)
             if tmp is not None:
                 if writer is None:

@@ -18,10 +18,9 @@ from typing import Sequence
 import numpy as np
 
 from visionkit.core.errors import InputError, ModelError, UsageError
-from visionkit.core.results import DetectedFace
+from visionkit.faces.config import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE
+from visionkit.faces.results import DetectedFace
 
-DEFAULT_MIN_FACE = 20  # pixels; MTCNN's smallest window is 12
-DEFAULT_MIN_CONFIDENCE = 0.9
 UPSCALE_BELOW = 160
 UPSCALE_FACTOR = 2.0
 MAX_DETECT_SIDE = 1600  # larger images are shrunk for detection only; alignment uses full resolution

@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from visionkit.core.errors import InputError, UsageError
-from visionkit.core.results import EnrolledIdentity
+from visionkit.faces.results import EnrolledIdentity
 
 ENV_DB = "VISIONKIT_FACE_DB"
 SCHEMA_VERSION = "1"

@@ -208,7 +208,7 @@ def face_encoder(backbone="efficientnet_lite0", input_shape=(112, 112, 3), embed
     The backbone's batch norms always run in inference mode (batches of a few identities give poor statistics).
     ``grayscale`` converts inputs to luma first; ``backbone_weights="none"`` builds the architecture only.
     """
-    from visionkit.core.weights import load_backbone
+    from visionkit.core.model import load_backbone
 
     if not isinstance(embedding_dim, int) or embedding_dim < 1:
         raise UsageError(f"`embedding_dim` must be a positive integer. Received `embedding_dim={embedding_dim!r}`")

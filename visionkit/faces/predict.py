@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.core.errors import InputError, ModelError, UsageError
+from visionkit.core.errors import InputError, UsageError
 from visionkit.core.io import ImageSource, as_sources, iter_images, load_image, source_name
-from visionkit.core.results import DetectedFace, EnrolledIdentity, FaceDetections, FaceEncodings, FaceIdentity, FaceMatch
-from visionkit.faces.align import (DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, TEMPLATE_112, align_face,  # noqa: F401
-                                        canonical_template, detect_faces, similarity_transform)
-
-DEFAULT_MODEL = "facenet_att_lite0"
-DEFAULT_BATCH_SIZE = 32
-ON_MULTIPLE = ("largest", "error")
-METHODS = ("distance", "logistic")
+from visionkit.core.model import LoadedModel, is_model_path, load_model
+from visionkit.faces.align import (TEMPLATE_112, align_face, canonical_template, detect_faces,  # noqa: F401
+                                   similarity_transform)
+from visionkit.faces.config import (DEFAULT_BATCH_SIZE, DEFAULT_CROP_SIZE, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE,
+                                    DEFAULT_MODEL, METHODS, ON_MULTIPLE)
+from visionkit.faces.results import DetectedFace, EnrolledIdentity, FaceDetections, FaceEncodings, FaceIdentity, FaceMatch
 
 #: Default thresholds of registry encoders that carry none in their file: name -> (τ, where it comes from).
 PUBLISHED_THRESHOLDS = {
@@ -41,43 +39,16 @@ PUBLISHED_THRESHOLDS = {
 # --- encoders ---------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class FaceEncoder:
-    """A loaded face encoder: Keras model (RGB [0, 255] in, L2-normalised encodings out) and its threshold."""
-
-    model: object
-    name: str
-    input_size: tuple[int, int]
-    threshold: float | None
-    threshold_source: str
-    path: Path | None = None
-    extra: dict | None = None
-
-    def encode(self, crops: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE, mirror: bool = True) -> np.ndarray:
-        """Encodings (n, d) of aligned crops (n, h, w, 3).
-
-        With ``mirror`` (the default) each encoding is the normalised mean of the crop's and its mirror image's,
-        a standard test-time augmentation for aligned faces (they are nearly symmetric).
-        """
-        crops = np.asarray(crops, dtype=np.float32)
-        if crops.ndim != 4 or tuple(crops.shape[1:3]) != tuple(self.input_size):
-            raise InputError(f"crops must be (n, {self.input_size[0]}, {self.input_size[1]}, 3), received {crops.shape}")
-        if len(crops) == 0:
-            return np.zeros((0, int(self.model.output_shape[-1])), np.float32)
-        batches = [crops[i:i + batch_size] for i in range(0, len(crops), batch_size)]
-        outputs = np.concatenate([np.asarray(self.model(batch, training=False)) for batch in batches])
-        if mirror:
-            outputs = outputs + np.concatenate([np.asarray(self.model(batch[:, :, ::-1], training=False)) for batch in batches])
-            outputs /= np.maximum(np.linalg.norm(outputs, axis=1, keepdims=True), 1e-12)
-        return outputs.astype(np.float32)
+_ENCODERS: dict[str, LoadedModel] = {}
 
 
-_ENCODERS: dict[str, FaceEncoder] = {}
+def load_encoder(model: "str | os.PathLike | LoadedModel" = DEFAULT_MODEL) -> LoadedModel:
+    """A registry face encoder, a ``.keras`` file, or a loaded one; loaded once per process and reused.
 
-
-def load_encoder(model: "str | os.PathLike | FaceEncoder" = DEFAULT_MODEL) -> FaceEncoder:
-    """A registry face encoder or a ``.keras`` file; loaded once per process and reused."""
-    if isinstance(model, FaceEncoder):
+    Its ``extra`` holds the verification threshold τ (``threshold``, ``threshold_source``): from the model file's
+    sidecar, else the published value of registry weights (:data:`PUBLISHED_THRESHOLDS`), else none.
+    """
+    if isinstance(model, LoadedModel):
         return model
     key = os.fspath(model)
     if key not in _ENCODERS:
@@ -85,49 +56,49 @@ def load_encoder(model: "str | os.PathLike | FaceEncoder" = DEFAULT_MODEL) -> Fa
     return _ENCODERS[key]
 
 
-def encoder_name(model: "str | os.PathLike | FaceEncoder") -> str:
+def encoder_name(model: "str | os.PathLike | LoadedModel") -> str:
     """The name an encoder is known by (registry name, or the file's absolute path) without loading it."""
     from visionkit.core.registry import get_spec
 
-    if isinstance(model, FaceEncoder):
+    if isinstance(model, LoadedModel):
         return model.name
-    text = os.fspath(model)
-    if text.endswith(".keras") or os.sep in text or Path(text).exists():
-        return str(Path(text).resolve())
-    return get_spec(text).name
+    if is_model_path(model):
+        return str(Path(model).resolve())
+    return get_spec(os.fspath(model)).name
 
 
-def _load_encoder(name: str) -> FaceEncoder:
-    import visionkit.faces.model  # noqa: F401  (registers Grayscale and PerImageStandardization for loading)
-    from visionkit.core.config import pretrained_dir
-    from visionkit.core.registry import get_spec
-    from visionkit.core.weights import build, cached_file, load_model_file
-
-    if name.endswith(".keras") or os.sep in name or Path(name).exists():
-        path = Path(name).resolve()
-        loaded = load_model_file(path)
-    else:
-        spec = get_spec(name)
-        if spec.task != "face-encoder":
-            raise ModelError(f"{spec.name!r} is a {spec.task} model, not a face encoder "
-                             "(see `visionkit models list --task face-encoder`)")
-        if spec.weights.source == "bundled" and spec.weights.file.endswith(".keras"):
-            path = pretrained_dir() / spec.weights.file
-            loaded = load_model_file(path)
-            loaded.spec = spec
-        else:
-            from visionkit.core.weights import LoadedModel
-
-            loaded, path = LoadedModel(build(spec), spec), cached_file(spec)
+def _load_encoder(name: str) -> LoadedModel:
+    loaded = load_model(Path(name).resolve() if is_model_path(name) else name, task="face-encoder")
     extra = dict(loaded.extra or {})
-    threshold, source = extra.get("threshold"), extra.get("threshold_source", "model file")
-    if threshold is None and loaded.spec.name in PUBLISHED_THRESHOLDS:
-        threshold, source = PUBLISHED_THRESHOLDS[loaded.spec.name]
-    size = tuple(int(s) for s in loaded.model.input_shape[1:3])
-    return FaceEncoder(loaded.model, encoder_name(name), size, threshold, source if threshold is not None else "", path, extra)
+    if extra.get("threshold") is None and loaded.spec.name in PUBLISHED_THRESHOLDS:
+        extra["threshold"], extra["threshold_source"] = PUBLISHED_THRESHOLDS[loaded.spec.name]
+    if extra.get("threshold") is not None:
+        extra.setdefault("threshold_source", "model file")
+    return replace(loaded, name=encoder_name(name), extra=extra)
 
 
-def resolve_threshold(encoder: FaceEncoder, threshold: float | None) -> tuple[float, str]:
+def encode(encoder: LoadedModel, crops: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZE,
+           mirror: bool = True) -> np.ndarray:
+    """Encodings (n, d) of aligned crops (n, h, w, 3).
+
+    With ``mirror`` (the default) each encoding is the normalised mean of the crop's and its mirror image's,
+    a standard test-time augmentation for aligned faces (they are nearly symmetric).
+    """
+    crops = np.asarray(crops, dtype=np.float32)
+    size = encoder.input_size
+    if crops.ndim != 4 or tuple(crops.shape[1:3]) != tuple(size):
+        raise InputError(f"crops must be (n, {size[0]}, {size[1]}, 3), received {crops.shape}")
+    if len(crops) == 0:
+        return np.zeros((0, int(encoder.model.output_shape[-1])), np.float32)
+    batches = [crops[i:i + batch_size] for i in range(0, len(crops), batch_size)]
+    outputs = np.concatenate([encoder.predict(batch) for batch in batches])
+    if mirror:
+        outputs = outputs + np.concatenate([encoder.predict(batch[:, :, ::-1]) for batch in batches])
+        outputs /= np.maximum(np.linalg.norm(outputs, axis=1, keepdims=True), 1e-12)
+    return outputs.astype(np.float32)
+
+
+def resolve_threshold(encoder: LoadedModel, threshold: float | None) -> tuple[float, str]:
     """The threshold to decide with, and where it came from: the caller's, else the model's."""
     from visionkit.faces.metrics import check_threshold
 
@@ -136,16 +107,16 @@ def resolve_threshold(encoder: FaceEncoder, threshold: float | None) -> tuple[fl
             return check_threshold(threshold), "given"
         except ValueError as error:
             raise UsageError(str(error)) from None
-    if encoder.threshold is None:
+    if encoder.extra.get("threshold") is None:
         raise UsageError(f"no threshold is known for {encoder.name!r}; pass --threshold, or measure one with "
                          "`visionkit faces calibrate PAIRS --model ... --save-threshold eer`")
-    return float(encoder.threshold), encoder.threshold_source
+    return float(encoder.extra["threshold"]), encoder.extra["threshold_source"]
 
 
 # --- images -> encodings ----------------------------------------------------------------------------------------
 
 
-def encode_image(image: np.ndarray, encoder: FaceEncoder, all_faces: bool = False, min_face: int = DEFAULT_MIN_FACE,
+def encode_image(image: np.ndarray, encoder: LoadedModel, all_faces: bool = False, min_face: int = DEFAULT_MIN_FACE,
                  min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> tuple[tuple[DetectedFace, ...], np.ndarray, int]:
     """(faces used, their encodings, number of faces found) for one RGB image; the largest face unless ``all_faces``."""
     faces, _ = detect_faces(image, min_face, min_confidence)
@@ -153,14 +124,14 @@ def encode_image(image: np.ndarray, encoder: FaceEncoder, all_faces: bool = Fals
     if not used:
         return (), np.zeros((0, int(encoder.model.output_shape[-1])), np.float32), 0
     crops = np.stack([align_face(image, face, encoder.input_size) for face in used])
-    return used, encoder.encode(crops), len(faces)
+    return used, encode(encoder, crops), len(faces)
 
 
 def _no_face(name: str, min_face: int) -> str:
     return f"{name}: no face found (min_face={min_face} px); nothing was encoded"
 
 
-def embed(images: ImageSource | Sequence[ImageSource], model: "str | FaceEncoder" = DEFAULT_MODEL, all_faces: bool = False,
+def embed(images: ImageSource | Sequence[ImageSource], model: "str | LoadedModel" = DEFAULT_MODEL, all_faces: bool = False,
           min_face: int = DEFAULT_MIN_FACE, min_confidence: float = DEFAULT_MIN_CONFIDENCE, recursive: bool = False,
           on_progress: Callable[[int, int], None] | None = None) -> list[FaceEncodings]:
     """Encodings of the largest face (or ``all_faces``) of each image; "no face found" is an error per image."""
@@ -182,15 +153,25 @@ def embed(images: ImageSource | Sequence[ImageSource], model: "str | FaceEncoder
 
 def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_MIN_FACE,
            min_confidence: float = DEFAULT_MIN_CONFIDENCE, largest: bool = False, recursive: bool = False,
-           on_progress: Callable[[int, int], None] | None = None) -> list[FaceDetections]:
-    """Faces and landmarks of each image (all of them, largest first, or only the largest)."""
+           on_progress: Callable[[int, int], None] | None = None, crops: str | os.PathLike | None = None,
+           crop_size: int = DEFAULT_CROP_SIZE) -> list[FaceDetections]:
+    """Faces and landmarks of each image (all of them, largest first, or only the largest).
+
+    ``crops``: also write each face aligned onto the template, ``crop_size`` pixels square, as
+    ``<crops>/<stem>_<i>_<face>.png`` (``i`` counts the images with faces, ``face`` the faces of one image).
+    """
+    if crop_size < 32:
+        raise UsageError(f"crop_size must be at least 32 pixels, received {crop_size}")
     sources = as_sources(images, recursive)
-    results = []
+    results, with_faces = [], 0
     for index, item in enumerate(iter_images(sources)):
         name = source_name(sources[index], index)
         if item.ok:
             faces, upscaled = detect_faces(item.image, min_face, min_confidence)
             results.append(FaceDetections(name, faces[:1] if largest else faces, upscaled))
+            if crops is not None and results[-1].faces:
+                _write_crops(item.image, results[-1], Path(crops), with_faces, crop_size)
+                with_faces += 1
         else:
             results.append(FaceDetections(name, error=item.error))
         if on_progress:
@@ -198,10 +179,17 @@ def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_
     return results
 
 
+def _write_crops(image: np.ndarray, result: FaceDetections, folder: Path, index: int, size: int) -> None:
+    from visionkit.core.io import save_image
+
+    for number, face in enumerate(result.faces):
+        save_image(folder / f"{Path(result.source).stem}_{index}_{number}.png", align_face(image, face, (size, size)))
+
+
 # --- verify -----------------------------------------------------------------------------------------------------
 
 
-def verifier_paths(encoder: FaceEncoder) -> list[Path]:
+def verifier_paths(encoder: LoadedModel) -> list[Path]:
     """Where the logistic verifier of ``encoder`` is kept: beside the model file, else in the cache."""
     from visionkit.core.config import cache_dir
 
@@ -210,7 +198,7 @@ def verifier_paths(encoder: FaceEncoder) -> list[Path]:
     return paths + [cache_dir() / "models" / f"{stem}.verifier.json"]
 
 
-def load_verifier(encoder: FaceEncoder) -> dict:
+def load_verifier(encoder: LoadedModel) -> dict:
     for path in verifier_paths(encoder):
         if path.is_file():
             return json.loads(path.read_text())
@@ -225,7 +213,7 @@ def logistic_probability(verifier: dict, a: np.ndarray, b: np.ndarray) -> np.nda
     return 1.0 / (1.0 + np.exp(-logits))
 
 
-def _face_of(source: ImageSource, label: str, encoder: FaceEncoder, on_multiple: str, min_face: int,
+def _face_of(source: ImageSource, label: str, encoder: LoadedModel, on_multiple: str, min_face: int,
              min_confidence: float):
     name = source_name(source, 0) if isinstance(source, (str, os.PathLike)) else f"<{label}>"
     image = load_image(source)
@@ -238,7 +226,7 @@ def _face_of(source: ImageSource, label: str, encoder: FaceEncoder, on_multiple:
     return name, faces[0], encodings[0], count
 
 
-def verify(a: ImageSource, b: ImageSource, model: "str | FaceEncoder" = DEFAULT_MODEL, threshold: float | None = None,
+def verify(a: ImageSource, b: ImageSource, model: "str | LoadedModel" = DEFAULT_MODEL, threshold: float | None = None,
            method: str = "distance", on_multiple: str = "largest", min_face: int = DEFAULT_MIN_FACE,
            min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> FaceMatch:
     """Are ``a`` and ``b`` the same person? Squared distance of the largest faces' encodings against τ.
@@ -254,7 +242,7 @@ def verify(a: ImageSource, b: ImageSource, model: "str | FaceEncoder" = DEFAULT_
     if method == "distance" or threshold is not None:
         tau, tau_source = resolve_threshold(encoder, threshold)
     else:  # logistic: the threshold is only reported
-        tau, tau_source = encoder.threshold, encoder.threshold_source
+        tau, tau_source = encoder.extra.get("threshold"), encoder.extra.get("threshold_source", "")
     name_a, face_a, enc_a, count_a = _face_of(a, "a", encoder, on_multiple, min_face, min_confidence)
     name_b, face_b, enc_b, count_b = _face_of(b, "b", encoder, on_multiple, min_face, min_confidence)
     distance = float(np.sum((enc_a.astype(np.float64) - enc_b) ** 2))
@@ -277,7 +265,7 @@ def _open_db(db):
     return db if isinstance(db, FaceDatabase) else FaceDatabase(db)
 
 
-def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, model: "str | FaceEncoder | None" = None,
+def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, model: "str | LoadedModel | None" = None,
            on_multiple: str = "error", min_face: int = DEFAULT_MIN_FACE, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
            recursive: bool = False, on_progress: Callable[[int, int], None] | None = None) -> EnrolledIdentity:
     """Add the face of each image to identity ``name`` in the database (one transaction for the lot).
@@ -313,7 +301,7 @@ def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, mode
     return EnrolledIdentity(name, total, len(vectors), tuple(skipped))
 
 
-def identify(images: ImageSource | Sequence[ImageSource], db=None, model: "str | FaceEncoder | None" = None,
+def identify(images: ImageSource | Sequence[ImageSource], db=None, model: "str | LoadedModel | None" = None,
              threshold: float | None = None, min_face: int = DEFAULT_MIN_FACE, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
              recursive: bool = False, on_progress: Callable[[int, int], None] | None = None) -> list[FaceIdentity]:
     """Every face of every image → the nearest enrolled identity if within τ, else ``unknown`` (one result per face)."""
@@ -341,5 +329,5 @@ def identify(images: ImageSource | Sequence[ImageSource], db=None, model: "str |
     return results
 
 
-__all__ = ["detect_faces", "align_face", "canonical_template", "similarity_transform", "load_encoder", "FaceEncoder",
+__all__ = ["detect_faces", "align_face", "canonical_template", "similarity_transform", "load_encoder", "encode",
            "embed", "detect", "verify", "enroll", "identify", "DEFAULT_MODEL", "TEMPLATE_112"]

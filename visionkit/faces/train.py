@@ -1,14 +1,12 @@
-"""Train a face encoder with the triplet loss, and calibrate a verification threshold on labelled pairs.
+"""Train a face encoder with the triplet loss (FaceNet, Schroff et al. 2015).
 
-Training (FaceNet, Schroff et al. 2015): faces are aligned once (MTCNN + similarity transform, cached), batches
-hold P identities × K images (§3.2), triplets are mined online inside each batch (semi-hard negatives), the
-loss is max(d(A, P) − d(A, N) + α, 0). The encoder is an ImageNet-pretrained registry backbone with a 128-d
-L2-normalised head (:func:`visionkit.faces.model.face_encoder`): first the head alone, then also the last
-layers of the backbone at a lower, cosine-decayed rate. Some identities can be held out (never seen); the run then reports ROC AUC, EER and accuracy on
-all pairs of the held-out people and stores the EER threshold in the model's sidecar.
-
-Calibration: ROC curve, AUC, EER, the thresholds at the EER and at a target false-accept rate (scikit-learn),
-or with ``method="logistic"`` the course's logistic-regression verifier on |f(x1) − f(x2)|.
+Faces are aligned once (MTCNN + similarity transform, cached), batches hold P identities × K images (§3.2),
+triplets are mined online inside each batch (semi-hard negatives), the loss is max(d(A, P) − d(A, N) + α, 0).
+The encoder is an ImageNet-pretrained registry backbone with a 128-d L2-normalised head
+(:func:`visionkit.faces.model.face_encoder`): first the head alone, then also the last layers of the backbone at a
+lower, cosine-decayed rate. Some identities can be held out (never seen); the run then reports ROC AUC, EER and
+accuracy on all pairs of the held-out people (:mod:`visionkit.faces.calibrate`) and stores the EER threshold in
+the model's sidecar.
 """
 
 from __future__ import annotations
@@ -17,45 +15,20 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from visionkit.faces.data import all_pairs, folder_pairs, identity_folders, read_pairs_csv, split_identities
-from visionkit.core.errors import InputError, UsageError
-from visionkit.core.results import FaceCalibration
+from visionkit._compat import renamed_keywords
+from visionkit.core.errors import UsageError
+from visionkit.faces.config import DEFAULT_OUTPUT, FaceTrainConfig
+from visionkit.faces.data import identity_folders, split_identities
+from visionkit.faces.results import FaceTrainingRun
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TARGET_FAR = 1e-3
-
-
-@dataclass(frozen=True)
-class FaceTrainConfig:
-    """Defaults of ``visionkit faces train`` (the CLI reads them from here)."""
-
-    backbone: str = "efficientnet_lite0"
-    input_size: int = 144
-    embedding_dim: int = 128
-    grayscale: str = "auto"  # auto: grey-only training data -> the model converts inputs to grey
-    feature_stride: int = 16  # where the backbone is cut
-    head: str = "spatial"  # spatial (1×1 conv + flatten) or pool (global average)
-    head_channels: int = 64
-    dropout: float = 0.3
-    fine_tune_fraction: float = 0.6  # share of the backbone's last layers trained after the head epochs
-    identities_per_batch: int = 8  # P
-    images_per_identity: int = 4  # K
-    margin: float = 0.2  # α
-    head_epochs: int = 10
-    epochs: int = 30  # epochs after the head epochs, with the backbone's tail trainable too
-    head_learning_rate: float = 1e-3
-    learning_rate: float = 1e-4
-    schedule: str = "cosine"  # of the tail phase's rate: cosine (to 0) or constant
-    holdout: int = 0
-    seed: int = 0
-    augment: bool = True
 
 
 # --- aligned crops (cached) -------------------------------------------------------------------------------------
@@ -103,41 +76,6 @@ def aligned_crops(paths, size: int, cache: bool = True, on_progress: Callable[[i
             with open(tmp, "wb") as handle:
                 np.savez(handle, crops=crops, found=found, upscaled=upscaled)
     return crops, found, upscaled
-
-
-# --- evaluation -------------------------------------------------------------------------------------------------
-
-
-def pair_evaluation(encodings: np.ndarray, labels: np.ndarray, target_far: float = DEFAULT_TARGET_FAR) -> dict:
-    """ROC AUC, EER, thresholds and accuracies on all pairs of ``encodings``; plus a 2-fold identity split:
-    the EER threshold chosen on the pairs of one half of the identities, accuracy measured on the other half."""
-    from visionkit.faces.metrics import accuracy_at, pair_distances, roc_summary
-
-    i, j, same = all_pairs(labels)
-    distances = pair_distances(encodings[i], encodings[j])
-    summary = roc_summary(distances, same, target_far)
-    result = {"pairs": int(len(same)), "positives": int(same.sum()), "auc": summary.auc, "eer": summary.eer,
-              "threshold_eer": summary.threshold_eer, "accuracy_eer": accuracy_at(distances, same, summary.threshold_eer),
-              "threshold_far": summary.threshold_far, "tar_at_far": summary.tar_at_far, "target_far": target_far}
-    identities = np.unique(labels)
-    if len(identities) >= 4:
-        halves = (identities[: len(identities) // 2], identities[len(identities) // 2:])
-        accuracies = []
-        for fit, test in (halves, halves[::-1]):
-            fit_mask, test_mask = np.isin(labels, fit), np.isin(labels, test)
-            tau = pair_evaluation_threshold(encodings[fit_mask], labels[fit_mask])
-            fi, fj, fsame = all_pairs(labels[test_mask])
-            test_distances = pair_distances(encodings[test_mask][fi], encodings[test_mask][fj])
-            accuracies.append(accuracy_at(test_distances, fsame, tau))
-        result["accuracy_2fold"] = float(np.mean(accuracies))
-    return result
-
-
-def pair_evaluation_threshold(encodings: np.ndarray, labels: np.ndarray) -> float:
-    from visionkit.faces.metrics import pair_distances, roc_summary
-
-    i, j, same = all_pairs(labels)
-    return roc_summary(pair_distances(encodings[i], encodings[j]), same).threshold_eer
 
 
 # --- training ---------------------------------------------------------------------------------------------------
@@ -197,7 +135,7 @@ def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: fl
     Each phase keeps its history and checkpoints in ``run/<name>/`` and ends with ``run/<name>.weights.h5``.
     """
     from visionkit.faces.model import set_trainable_tail
-    from visionkit.core.training import training_callbacks
+    from visionkit.core.callbacks import training_callbacks
 
     done = run / f"{name}.weights.h5"
     if done.is_file():
@@ -215,22 +153,34 @@ def _train_phase(model, run: Path, name: str, fraction: float, learning_rate: fl
     model.save_weights(done)
 
 
-def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/faces", config: FaceTrainConfig = FaceTrainConfig(),
-                holdout_names: list[str] | None = None, resume: bool = False, quiet: bool = False,
-                on_progress: Callable[[int, int], None] | None = None) -> dict:
-    """Train an encoder on ``data`` (a folder per identity); returns the run summary (also ``summary.json``).
+def train_faces(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT,
+                config: FaceTrainConfig = FaceTrainConfig(), holdout_names: list[str] | None = None,
+                resume: bool = False, quiet: bool = False, on_progress: Callable[[int, int], None] | None = None,
+                **renamed) -> FaceTrainingRun:
+    """Train an encoder on ``data`` (a folder per identity); returns the :class:`FaceTrainingRun` (its summary is
+    also ``summary.json``).
 
     Phase ``head`` trains the head with the backbone frozen, phase ``tail`` also the backbone's last
-    ``fine_tune_fraction`` of layers at ``learning_rate``. ``resume`` continues ``run_dir`` with the settings saved
+    ``fine_tune_fraction`` of layers at ``learning_rate``. ``resume`` continues ``output`` with the settings saved
     in its ``config.json`` (the ones given now are ignored). The model is saved as ``<run>/face_encoder.keras`` with
     the EER threshold of the held-out pairs (or of the training pairs when nothing is held out — optimistic, and
-    said so in ``threshold_source``).
+    said so in ``threshold_source``). ``run_dir=`` is the old name of ``output``.
     """
+    from visionkit.core.model import LoadedModel, save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.training import CONFIG_FILE, prepare_run_dir, seed_everything
+    from visionkit.core.writers import write_json_atomic
+    from visionkit.faces.calibrate import pair_evaluation
     from visionkit.faces.model import face_encoder
-    from visionkit.faces.predict import FaceEncoder
-    from visionkit.core.training import CONFIG_FILE, prepare_run_dir, seed_everything, write_json_atomic
+    from visionkit.faces.predict import encode
 
-    run = prepare_run_dir(run_dir, resume=resume)
+    if renamed:
+        unknown = set(renamed) - {"run_dir"}
+        if unknown:
+            raise TypeError(f"train_faces() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
+        output = renamed_keywords(renamed, {"run_dir": "output"}, "train_faces")["output"]
+    started = time.monotonic()
+    run = prepare_run_dir(output, resume=resume)
     if resume:
         saved = json.loads((run / CONFIG_FILE).read_text())
         config, holdout_names, data = FaceTrainConfig(**saved["config"]), saved["held_out_identities"], saved["data"]
@@ -261,148 +211,25 @@ def train_faces(data: str | os.PathLike, run_dir: str | os.PathLike = "runs/face
         batches = _batches(train_crops, train_labels, config, steps, max(epochs, 1), seed)
         _train_phase(model, run, phase, fraction, rate, epochs, batches, steps, config, quiet)
 
-    encoder = FaceEncoder(model, "trained", (config.input_size, config.input_size), None, "")
+    spec = ModelSpec(name="face_encoder", task="face-encoder", builder="visionkit.faces.model:face_encoder",
+                     description=f"{config.backbone} + {config.embedding_dim}-d triplet-loss head, trained on {Path(data).name}",
+                     input_size=(config.input_size, config.input_size), options={**options, "backbone_weights": "none"})
+    encoder = LoadedModel(model, spec, name="trained")
     if held_names:
         evaluated_on, crops_eval, labels_eval = "held-out", crops[held_mask], folder.labels[held_mask]
         source = f"EER on all pairs of {len(held_names)} held-out identities of {Path(data).name}"
     else:
         evaluated_on, crops_eval, labels_eval = "training", train_crops, train_labels
         source = f"EER on the training pairs of {Path(data).name} (no identity held out: optimistic)"
-    evaluation = pair_evaluation(encoder.encode(crops_eval), labels_eval)
-    from visionkit.core.registry import ModelSpec
-    from visionkit.core.weights import save_model
-
-    spec = ModelSpec(name="face_encoder", task="face-encoder", builder="visionkit.faces.model:face_encoder",
-                     description=f"{config.backbone} + {config.embedding_dim}-d triplet-loss head, trained on {Path(data).name}",
-                     input_size=(config.input_size, config.input_size), options={**options, "backbone_weights": "none"})
-    summary = {"config": asdict(config), "grayscale": grey, "train_identities": train_names,
-               "held_out_identities": held_names, "detection": detection, "evaluated_on": evaluated_on,
-               "evaluation": evaluation, "threshold": evaluation["threshold_eer"], "threshold_source": source}
-    clean = face_encoder(**{**options, "input_shape": size, "backbone_weights": "none"})  # no optimizer state saved
-    by_path = {weight.path: weight for weight in model.weights}
-    if len(by_path) != len(model.weights) or len(clean.weights) != len(model.weights):
-        raise RuntimeError("weight paths of the trained encoder are not unique; cannot copy them for saving")
-    for weight in clean.weights:
-        weight.assign(by_path[weight.path])
-    save_model(clean, run / "face_encoder.keras", spec, [], extra=summary)
-    write_json_atomic(run / "summary.json", summary)
-    return {**summary, "model": str(run / "face_encoder.keras"), "run_dir": str(run)}
+    evaluation = pair_evaluation(encode(encoder, crops_eval), labels_eval)
+    model_path = run / "face_encoder.keras"
+    result = FaceTrainingRun(str(run), str(model_path), evaluation, config.head_epochs + config.epochs, None,
+                             time.monotonic() - started, evaluated_on=evaluated_on, detection=detection,
+                             threshold=evaluation.threshold_eer, threshold_source=source, config=asdict(config),
+                             grayscale=grey, train_identities=tuple(train_names), held_out_identities=tuple(held_names))
+    save_model(model, model_path, spec, [], extra=result.summary())
+    write_json_atomic(run / "summary.json", result.summary())
+    return result
 
 
-# --- calibration ------------------------------------------------------------------------------------------------
-
-
-def _pairs(source: str | os.PathLike, identities: list[str] | None = None):
-    path = Path(source)
-    if path.is_dir():
-        folder = identity_folders(path)
-        return folder_pairs(folder.subset(identities) if identities else folder)
-    if identities:
-        raise UsageError("identities= selects sub-folders of an identity folder, not rows of a pairs CSV")
-    if path.is_file():
-        return read_pairs_csv(path)
-    raise InputError(f"{path}: no such pairs CSV or identity folder")
-
-
-def calibrate(pairs: str | os.PathLike, model="facenet_att_lite0", target_far: float = DEFAULT_TARGET_FAR,
-              method: str = "distance", roc_png: str | os.PathLike | None = "roc.png", save_threshold: str | None = None,
-              identities: list[str] | None = None, on_progress: Callable[[int, int], None] | None = None) -> FaceCalibration:
-    """Measure an encoder on labelled pairs (a CSV ``a,b,same`` or a folder per identity → all pairs).
-
-    ``identities`` restricts a folder to those sub-folders (e.g. the people held out of training). Images
-    without a face are left out (counted). ``save_threshold`` ("eer" or "far") writes that threshold into
-    a ``.keras`` model's sidecar so that verify uses it; ``method="logistic"`` fits the logistic verifier on
-    |f(x1) − f(x2)| (5-fold cross-validated accuracy and AUC reported) and saves it beside the model.
-    """
-    from visionkit.faces.metrics import accuracy_at, pair_distances, roc_summary
-    from visionkit.faces.predict import METHODS, embed, load_encoder, verifier_paths
-
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if not 0.0 < target_far < 1.0:
-        raise UsageError(f"target false-accept rate must lie in (0, 1), received {target_far}")
-    if save_threshold not in (None, "eer", "far"):
-        raise UsageError(f"save_threshold must be 'eer' or 'far', received {save_threshold!r}")
-    listed = _pairs(pairs, identities)
-    encoder = load_encoder(model)
-    images = sorted({p.a for p in listed} | {p.b for p in listed})
-    encoded = {r.source: r.encodings[0] for r in embed(images, encoder, on_progress=on_progress) if r.ok}
-    usable = [p for p in listed if p.a in encoded and p.b in encoded]
-    if not usable:
-        raise InputError(f"{pairs}: no pair has a face found in both images")
-    a = np.stack([encoded[p.a] for p in usable])
-    b = np.stack([encoded[p.b] for p in usable])
-    same = np.array([p.same for p in usable])
-    distances = pair_distances(a, b)
-    try:
-        summary = roc_summary(distances, same, target_far)
-    except ValueError as error:
-        raise InputError(f"{pairs}: {error}") from None
-    fields = dict(model=encoder.name, pairs=len(usable), positives=int(same.sum()), negatives=int((~same).sum()),
-                  auc=summary.auc, eer=summary.eer, threshold_eer=summary.threshold_eer,
-                  accuracy_eer=accuracy_at(distances, same, summary.threshold_eer), target_far=target_far,
-                  threshold_far=summary.threshold_far, tar_at_far=summary.tar_at_far,
-                  accuracy_far=accuracy_at(distances, same, summary.threshold_far),
-                  images_without_face=len(images) - len(encoded), method=method)
-    if roc_png:
-        from visionkit.core.viz import plot_roc
-
-        eer_point = (float(np.interp(summary.threshold_eer, summary.thresholds, summary.fpr)),
-                     float(np.interp(summary.threshold_eer, summary.thresholds, summary.tpr)))
-        plot_roc(summary.fpr, summary.tpr, roc_png, auc=summary.auc,
-                 marks={f"EER τ={summary.threshold_eer:.3f}": eer_point,
-                        f"FAR≤{target_far:g} τ={summary.threshold_far:.3f}": (summary.far_at_far, summary.tar_at_far)})
-        fields["roc_png"] = str(roc_png)
-    if method == "logistic":
-        fields.update(_fit_logistic(np.abs(a - b), same, encoder, verifier_paths(encoder)))
-    if save_threshold:
-        fields["saved_threshold"] = _save_threshold(encoder, fields[f"threshold_{save_threshold}"], save_threshold, str(pairs))
-    return FaceCalibration(**fields)
-
-
-def _fit_logistic(features: np.ndarray, same: np.ndarray, encoder, paths) -> dict:
-    """LogisticRegression on |f(x1) − f(x2)| (balanced classes), 5-fold CV scores, saved as JSON (no pickle)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_validate
-
-    from visionkit.core.training import write_json_atomic
-
-    classifier = LogisticRegression(class_weight="balanced", max_iter=2000)
-    folds = StratifiedKFold(n_splits=min(5, int(same.sum()), int((~same).sum())), shuffle=True, random_state=0)
-    if folds.n_splits < 2:
-        raise InputError("the logistic verifier needs at least 2 same-person and 2 different-person pairs")
-    scores = cross_validate(classifier, features, same, cv=folds, scoring=("accuracy", "roc_auc"))
-    classifier.fit(features, same)
-    data = {"model": encoder.name, "coef": classifier.coef_[0].tolist(), "intercept": float(classifier.intercept_[0]),
-            "features": "abs(f(x1) - f(x2))", "cv_accuracy": float(scores["test_accuracy"].mean()),
-            "cv_auc": float(scores["test_roc_auc"].mean()), "pairs": int(len(same))}
-    for path in paths:
-        try:
-            write_json_atomic(path, data)
-            return {"logistic_auc": data["cv_auc"], "logistic_accuracy": data["cv_accuracy"], "logistic_path": str(path)}
-        except OSError:
-            continue
-    raise InputError(f"could not write the logistic verifier to any of {', '.join(map(str, paths))}")
-
-
-def _save_threshold(encoder, threshold: float, which: str, pairs: str) -> str:
-    from visionkit.core.weights import sidecar_path
-
-    if encoder.path is None or encoder.path.suffix != ".keras":
-        raise UsageError(f"--save-threshold writes into a .keras model's sidecar; {encoder.name!r} is not one "
-                         "(pass --threshold to verify instead)")
-    path = sidecar_path(encoder.path)
-    meta = json.loads(path.read_text()) if path.is_file() else {"spec": {}, "class_names": []}
-    meta.setdefault("extra", {}).update(threshold=float(threshold), threshold_source=f"{which.upper()} on {pairs}")
-    from visionkit.core.writers import write_text_atomic
-
-    try:
-        write_text_atomic(path, json.dumps(meta, indent=2))
-    except OSError as error:
-        raise InputError(f"cannot write the threshold into {path} ({error.strerror}); copy the model and its .json "
-                         "somewhere writable and pass that .keras path") from None
-    encoder.threshold, encoder.threshold_source = float(threshold), f"{which.upper()} on {pairs}"
-    return str(path)
-
-
-__all__ = ["FaceTrainConfig", "train_faces", "calibrate", "aligned_crops", "pair_evaluation", "DEFAULT_TARGET_FAR"]
+__all__ = ["FaceTrainConfig", "train_faces", "aligned_crops"]

@@ -9,7 +9,7 @@ has the input's size and no cropping of skips is needed, and optional batch norm
 each convolution (Ioffe & Szegedy 2015), which makes small-data training far more stable.
 
 Backbone U-Net: the encoder is a registry classifier without its head (weights from ImageNet via
-:func:`visionkit.core.weights.load_backbone`); the skip connections are that network's layers at output
+:func:`visionkit.core.model.load_backbone`); the skip connections are that network's layers at output
 strides 2, 4, 8, 16 and the bottom at stride 32, chosen by layer name from :data:`SKIP_LAYERS` (the
 approach of the segmentation_models library, Yakubovskiy 2019). Every model takes RGB pixels in
 [0, 255] and normalises inside itself.
@@ -131,7 +131,7 @@ def unet_backbone(backbone: str = "efficientnet_lite0", input_shape=(None, None,
     mode) in any case, see :func:`set_encoder_trainable`.
     Image sides must be multiples of 32.
     """
-    from visionkit.core.weights import load_backbone
+    from visionkit.core.model import load_backbone
 
     _check_common(num_classes, head)
     weights = None if weights in (None, "none") else weights  # "none" from registry options (TOML has no null)

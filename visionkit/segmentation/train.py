@@ -11,40 +11,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from visionkit._compat import renamed_keywords
 from visionkit.core.errors import UsageError
 from visionkit.core.training import TrainConfig
-
-ARCH_CLASSIC = "unet"
-DEFAULT_ARCH = "unet-efficientnet_lite0"
-DEFAULT_RUN_DIR = "runs/segment"
-HEADS = ("softmax", "sigmoid")
-#: The optimisation defaults of segmentation training (the shared menu of visionkit.core.training, other values).
-DEFAULT_TRAINING = TrainConfig(epochs=30, batch_size=8, learning_rate=1e-3, schedule="cosine")
-
-
-@dataclass(frozen=True)
-class SegmentConfig:
-    """What to train on and which model (defaults defined once; the CLI reads them)."""
-
-    arch: str = DEFAULT_ARCH  # "unet" or "unet-<backbone>"
-    image_size: int = 256  # long side images are resized to (0: keep the native resolution)
-    crop: int = 224  # square training crops
-    depth: int = 4  # classic U-Net: poolings
-    base_filters: int = 32  # classic U-Net: filters at full resolution
-    freeze_encoder: bool = False
-    head: str = "softmax"
-    loss: str = "ce"  # ce | dice | focal | sums such as ce+dice
-    class_weights: str = ""  # "" (none), "auto" (median frequency), or "w0,w1,..."
-    focal_gamma: float = 2.0
-    val_fraction: float = 0.2
-    augment: bool = True
-
+from visionkit.segmentation.config import (ARCH_CLASSIC, DEFAULT_ARCH, DEFAULT_OUTPUT, DEFAULT_TRAINING, HEADS,
+                                           SegmentConfig)
+from visionkit.segmentation.results import SegmentationRun
 
 def check_config(config: SegmentConfig) -> None:
     from visionkit.segmentation.losses import parse_loss  # noqa: F401  (imports keras; only called when training)
@@ -95,14 +73,6 @@ def build_model(config: SegmentConfig, num_classes: int, weights: str | None = "
                               freeze_encoder=config.freeze_encoder, head=config.head, weights=weights)
 
 
-def inference_model(model):
-    """The same layers and weights as a model without optimizer state (the saved file is then ~weights only;
-    resuming uses the run's backup/ checkpoint, not model.keras)."""
-    import keras
-
-    return keras.Model(model.inputs, model.outputs, name=model.name)
-
-
 def _validation_callback(batches, loss, names):
     import keras
 
@@ -137,28 +107,34 @@ def _saved_settings(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, config: SegmentConfig = SegmentConfig(),
+def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, config: SegmentConfig = SegmentConfig(),
           training: TrainConfig = DEFAULT_TRAINING, classes: str | None = None, class_file: str | None = None,
           skip_unmasked: bool = False, resume: bool = False, quiet: bool = False,
-          on_progress: Callable[[int, int], None] | None = None):
+          on_progress: Callable[[int, int], None] | None = None, **renamed) -> SegmentationRun:
     """Train on ``data`` (``images/`` + ``masks/``), hold out ``config.val_fraction`` (seeded), save and score.
 
-    ``resume`` continues the run in ``out`` from its last epoch with the settings saved there.
-    Returns a :class:`visionkit.core.results.SegmentationRun`.
+    ``resume`` continues the run in ``output`` from its last epoch with the settings saved there.
+    Returns a :class:`visionkit.segmentation.results.SegmentationRun` (``out=`` is the old name of ``output``).
     """
+    if renamed:
+        unknown = set(renamed) - {"out"}
+        if unknown:
+            raise TypeError(f"train_segmenter() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
+        output = renamed_keywords(renamed, {"out": "output"}, "train_segmenter")["output"]
     from visionkit.core import training as tr
+    from visionkit.core.callbacks import fit, history_columns, read_history, training_callbacks
+    from visionkit.core.writers import write_json_atomic
     from visionkit.segmentation.augment import NO_AUGMENT, SegAugment, SegmentationBatches
     from visionkit.segmentation.data import open_dataset, split_indices
     from visionkit.segmentation.losses import SegmentationLoss
     from visionkit.segmentation.metrics import IGNORE_INDEX
     from visionkit.core.registry import ModelSpec
-    from visionkit.core.results import SegmentationRun
-    from visionkit.segmentation.predict import evaluate
-    from visionkit.core.viz import plot_confusion, plot_curves
-    from visionkit.core.weights import save_model
+    from visionkit.core.model import save_model
+    from visionkit.core.viz import plot_curves
+    from visionkit.segmentation.val import evaluate
 
     started = time.monotonic()
-    run_dir = tr.prepare_run_dir(out, resume)
+    run_dir = tr.prepare_run_dir(output, resume)
     if resume:
         saved = _saved_settings(run_dir)
         config, training = SegmentConfig(**saved["segment"]), TrainConfig(**saved["training"])
@@ -174,7 +150,7 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
     settings = {"data": str(data), "classes": classes, "class_file": str(class_file) if class_file else None,
                 "skip_unmasked": skip_unmasked, "segment": asdict(config), "training": training.to_dict(),
                 "class_names": names, "class_weights": weights, "class_map": dataset.class_map.describe()}
-    tr.write_json_atomic(run_dir / "config.json", settings)
+    write_json_atomic(run_dir / "config.json", settings)
     for name, subset in (("train.txt", train_set), ("val.txt", val_set)):
         (run_dir / name).write_text("".join(f"{stem}\n" for stem in subset.stems()))
     long_side = config.image_size or None
@@ -187,25 +163,23 @@ def train(data: str | os.PathLike, out: str | os.PathLike = DEFAULT_RUN_DIR, con
     model = build_model(config, len(names))
     loss = SegmentationLoss(config.loss, weights, IGNORE_INDEX, config.focal_gamma)
     model.compile(optimizer=tr.optimizer_from_config(training, len(train_batches)), loss=loss)
-    callbacks = tr.training_callbacks(run_dir, training.patience, plot=False, epoch_lines=not quiet)
+    callbacks = training_callbacks(run_dir, training.patience, plot=False, epoch_lines=not quiet)
     callbacks.insert(1, _validation_callback(val_batches, loss, names))
     resumed_from = tr.resume_epoch(run_dir) if resume else None
-    tr.fit(model, train_batches, training.epochs, callbacks, verbose=0)
+    fit(model, train_batches, training.epochs, callbacks, verbose=0)
     spec = ModelSpec(name=f"{config.arch} ({Path(data).name})", task="segment", builder="visionkit.segmentation.model",
                      description=f"{config.arch} trained by visionkit segment train on {data}",
                      input_size=(config.crop, config.crop))
     extra = {"task": "segment", "arch": config.arch, "long_side": long_side, "multiple": multiple,
              "head": config.head, "loss": config.loss, "class_map": dataset.class_map.to_dict(),
              "train_stems": train_set.stems(), "val_stems": val_set.stems(), "epochs": training.epochs}
-    columns = tr.history_columns(tr.read_history(run_dir / tr.HISTORY_FILE))
+    columns = history_columns(read_history(run_dir / tr.HISTORY_FILE))
     if columns.get("val_miou"):  # drawn once at the end: drawing every epoch costs more than a tiny model's epoch
         curves = {k: columns[k] for k in ("loss", "val_loss", "val_miou") if k in columns}
         curves["miou"] = [float("nan")] * len(curves["val_miou"])  # no training-set mIoU: only the held-out line
         plot_curves(curves, run_dir / tr.CURVES_FILE, title="segmentation")
     model_path = run_dir / "model.keras"
-    save_model(inference_model(model), model_path, spec, names, extra)
-    report = evaluate(str(model_path), data, subset="val", skip_unmasked=True)
-    tr.write_json_atomic(run_dir / "report.json", report.to_dict())
-    plot_confusion(np.array(report.pooled["confusion_matrix"]), names, run_dir / "confusion.png")
+    save_model(model, model_path, spec, names, extra)
+    report = evaluate(str(model_path), data, subset="val", skip_unmasked=True, output=run_dir)  # report.json, confusion.png
     return SegmentationRun(str(run_dir), str(model_path), report, training.epochs, resumed_from,
                            time.monotonic() - started)

@@ -1,7 +1,7 @@
 """Neural style transfer (Gatys, Ecker & Bethge 2015): C's content in S's style, by optimising G's pixels.
 
 load + resize -> VGG features (one pass, chosen layers) -> style Gram matrices once -> Adam (or L-BFGS)
-on the pixels -> optional colour preservation -> :class:`~visionkit.core.results.Stylized`.
+on the pixels -> optional colour preservation -> :class:`~visionkit.style.results.Stylized`.
 
 Defaults live here; the CLI reads them. Inputs: the content image is resized so its long side is
 ``size``; each style image is resized to the content's number of pixels, so that the brush strokes
@@ -20,28 +20,11 @@ import numpy as np
 
 from visionkit.core.errors import InputError, UsageError
 from visionkit.core.io import ImageSource, load_image, save_image, source_name
-
-DEFAULT_SIZE = 384
-DEFAULT_STEPS = 150
-DEFAULT_LR = 4.0
-DEFAULT_CONTENT_WEIGHT = 1.0
-DEFAULT_STYLE_WEIGHT = 1e-2
-DEFAULT_TV_WEIGHT = 0.5
-#: the course's layers (VGG19 names that VGG16 has too): content block5_conv2, style block1_conv1 … block5_conv1.
-DEFAULT_CONTENT_LAYER = "block5_conv2"
-DEFAULT_STYLE_LAYERS = "block1_conv1:0.2,block2_conv1:0.2,block3_conv1:0.2,block4_conv1:0.2,block5_conv1:0.2"
-DEFAULT_INIT = "content"
-INITS = ("content", "noise", "content+noise")
-DEFAULT_OPTIMIZER = "adam"
-OPTIMIZERS = ("adam", "lbfgs")
-DEFAULT_BACKBONE = "auto"
-DEFAULT_SEED = 0
-#: uniform noise added by init "content+noise", in pixel units.
-NOISE_AMPLITUDE = 20.0
-#: VGG's fifth block sees the image at 1/16 scale: refuse images whose short side would be smaller.
-MIN_SIDE = 32
-#: a style image stretched to MIN_SIDE may not get more than this many times the content's pixels.
-MAX_STYLE_AREA_RATIO = 4.0
+from visionkit.style.config import (DEFAULT_BACKBONE, DEFAULT_CONTENT_LAYER, DEFAULT_CONTENT_WEIGHT,  # noqa: F401
+                                    DEFAULT_INIT, DEFAULT_LR, DEFAULT_OPTIMIZER, DEFAULT_SEED, DEFAULT_SIZE,
+                                    DEFAULT_STEPS, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT,
+                                    IMAGE_SUFFIXES, INITS, MAX_STYLE_AREA_RATIO, MIN_SIDE, NOISE_AMPLITUDE,
+                                    OPTIMIZERS)
 
 ProgressCallback = Callable[[int, int, dict], None]
 
@@ -235,21 +218,32 @@ def stylize(
     frames_dir: str | os.PathLike | None = None,
     jit_compile: bool = False,
     on_progress: ProgressCallback | None = None,
+    output: str | os.PathLike | None = None,
+    grid: str | os.PathLike | None = None,
+    history: str | os.PathLike | None = None,
 ):
     """Paint ``content`` in the style of ``style`` (one image or several, mixed by ``blend``).
 
     ``size`` is the output's long side (None keeps the content's size). ``steps`` = 0 only checks the
     inputs and weights and returns the starting image with its losses. ``preserve_color`` transfers
-    luminance only (Gatys et al. 2016). ``save_every`` N writes the image every N steps to ``frames_dir``.
-    Returns a :class:`~visionkit.core.results.Stylized` (image + loss history).
+    luminance only (Gatys et al. 2016). ``save_every`` N writes the image every N steps to ``frames_dir``
+    (default with ``output``: ``<output stem>_frames/`` beside it). ``output`` writes the result image, ``grid`` a
+    contact sheet content | style(s) | result, ``history`` the loss per step (.csv, .json or .jsonl); their paths
+    are checked before any work starts and listed in ``files``.
+    Returns a :class:`~visionkit.style.results.Stylized` (image + loss history).
     """
     from visionkit.style.features import check_layers, feature_extractor, resolve_backbone
-    from visionkit.core.results import Stylized
+    from visionkit.style.results import Stylized
     from visionkit.style.optim import StyleObjective, run_adam, run_lbfgs
 
     started = time.perf_counter()
     _check_options(steps, size, lr, {"content_weight": content_weight, "style_weight": style_weight,
                                      "tv_weight": tv_weight}, init, optimizer, save_every)
+    for path, option in ((output, "output"), (grid, "grid")):
+        if path is not None:
+            check_image_path(path, option)
+    if save_every and frames_dir is None and output is not None:
+        frames_dir = Path(output).with_name(f"{Path(output).stem}_frames")
     if save_every and frames_dir is None:
         raise UsageError("save_every needs frames_dir (the folder the frames go to)")
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -303,23 +297,54 @@ def stylize(
     progress = (lambda step, terms: on_progress(step, steps, terms)) if on_progress else None
     optimise_started = time.perf_counter()
     if optimizer == "lbfgs":
-        final, history = run_lbfgs(objective, x0, steps, bounds, progress, write_frame, save_every)
+        final, losses = run_lbfgs(objective, x0, steps, bounds, progress, write_frame, save_every)
     else:
-        final, history = run_adam(objective, x0, steps, lr, bounds, progress, write_frame, save_every,
-                                  jit_compile=jit_compile)
+        final, losses = run_adam(objective, x0, steps, lr, bounds, progress, write_frame, save_every,
+                                 jit_compile=jit_compile)
     optimise_seconds = time.perf_counter() - optimise_started
     image = to_rgb(final)
-    done_steps = history[-1]["step"]
+    done_steps = losses[-1]["step"]
     settings = {
         "size": size, "steps": steps, "lr": lr, "content_weight": content_weight, "style_weight": style_weight,
         "tv_weight": tv_weight, "style_layers": layer_weights, "content_layer": content_layer, "blend": mix,
         "preserve_color": preserve_color, "init": init, "optimizer": optimizer, "seed": seed,
     }
-    return Stylized(
-        image=image, history=tuple(history), content=content_name,
+    result = Stylized(
+        image=image, history=tuple(losses), content=content_name,
         styles=tuple(source_name(s, i) for i, s in enumerate(styles)), backbone=name,
         steps=done_steps, seconds=time.perf_counter() - started,
         seconds_per_step=optimise_seconds / done_steps if done_steps else 0.0,
         settings=settings, frames=tuple(frames), notes=tuple(notes),
         style_images=tuple(style_rgbs), content_image=content_rgb,
     )
+    return _write(result, output, grid, history)
+
+
+def check_image_path(path: str | os.PathLike, option: str = "output") -> None:
+    """A UsageError unless ``path`` ends in an image suffix the result can be written as."""
+    from visionkit.core.io import IMAGE_EXTENSIONS
+
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(f"{option} {os.fspath(path)!r}: not an image file name; end it in .jpg or .png "
+                         f"(readable: {', '.join(IMAGE_EXTENSIONS)})")
+
+
+def _write(result, output, grid, history):
+    """Write the image, the contact sheet and the loss history that were asked for; their paths go in ``files``."""
+    from dataclasses import replace
+
+    from visionkit.core.writers import emit, format_from_path
+
+    files = {}
+    if output is not None:
+        save_image(output, result.image)
+        files["image"] = os.fspath(output)
+    if grid is not None:
+        panels = [result.content_image, *result.style_images, result.image]
+        labels = ["content", *(f"style {Path(s).name}" for s in result.styles), "result"]
+        save_image(grid, contact_sheet(panels, labels))
+        files["grid"] = os.fspath(grid)
+    if history is not None:
+        emit([result], format_from_path(history, default="csv"), history)
+        files["history"] = os.fspath(history)
+    return replace(result, files=files) if files else result

@@ -213,7 +213,7 @@ class Decoded:
 
 def square_transform(size: int, interpolation: str = "bilinear") -> Callable[[np.ndarray], np.ndarray]:
     """Resize the short side to ``size`` and centre-crop ``size``×``size`` (the same steps as classify)."""
-    from visionkit.classification.predict import centre_crop, resize_short_side
+    from visionkit.core.preprocess import centre_crop, resize_short_side
 
     def transform(image: np.ndarray) -> np.ndarray:
         return centre_crop(resize_short_side(image, size, interpolation), size, size)

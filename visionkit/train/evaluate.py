@@ -9,53 +9,34 @@ of training on its own splits. Files written: ``report.json``, ``report.md``, ``
 from __future__ import annotations
 
 import os
-import weakref
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from visionkit.core.errors import DatasetError, UsageError
-from visionkit.core.results import ClassMetrics, EvaluationReport, Misclassified
+from visionkit.train.config import DEFAULT_TOP_K, EVAL_BATCH_SIZE
+from visionkit.train.results import ClassMetrics, EvaluationReport, Misclassified
 
-DEFAULT_TOP_K = 5
-DEFAULT_BATCH_SIZE = 32
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 CONFUSION_PNG = "confusion.png"
 MISCLASSIFIED_CSV = "misclassified.csv"
 
 
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _compiled(model):
-    """One traced inference function per model (padded batches keep it to one trace)."""
-    import tensorflow as tf
-
-    run = _COMPILED.get(model)
-    if run is None:
-        run = _COMPILED[model] = tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
-    return run
-
-
-def predict_batches(model, pixels: np.ndarray, input_size: Sequence[int], batch_size: int = DEFAULT_BATCH_SIZE,
+def predict_batches(model, pixels: np.ndarray, input_size: Sequence[int], batch_size: int = EVAL_BATCH_SIZE,
                     on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Model outputs for the centre ``input_size`` crops of square uint8 ``pixels`` (N, S, S, 3), batch by batch."""
-    import tensorflow as tf
-
+    from visionkit.core.model import compiled_predict
     from visionkit.train.augment import centre_crop_batch
 
     height, width = input_size
-    run = _compiled(model)
+    run = compiled_predict(model)
     outputs = []
     total = len(pixels)
     for start in range(0, total, batch_size):
         batch = centre_crop_batch(np.asarray(pixels[start:start + batch_size]), height, width).astype(np.float32)
-        count = len(batch)
-        if count < batch_size:  # pad the last batch: one traced graph for every call
-            batch = np.concatenate([batch, np.zeros((batch_size - count, *batch.shape[1:]), np.float32)])
-        outputs.append(np.asarray(run(tf.convert_to_tensor(batch)), dtype=np.float32)[:count])
+        outputs.append(np.asarray(run(batch), dtype=np.float32))
         if on_progress:
             on_progress(min(start + batch_size, total), total)
     if not outputs:
@@ -149,7 +130,7 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike, prefix: st
     import dataclasses
     import io
 
-    from visionkit.core.training import write_json_atomic
+    from visionkit.core.writers import write_json_atomic
     from visionkit.core.viz import plot_confusion
     from visionkit.core.writers import write_text_atomic
 
@@ -171,7 +152,7 @@ def write_report(report: EvaluationReport, folder: str | os.PathLike, prefix: st
 
 
 def evaluate(model: str, data: str | os.PathLike, output: str | os.PathLike | None = None,
-             top_k: int = DEFAULT_TOP_K, batch_size: int = DEFAULT_BATCH_SIZE, human_error: float | None = None,
+             top_k: int = DEFAULT_TOP_K, batch_size: int = EVAL_BATCH_SIZE, human_error: float | None = None,
              workers: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> EvaluationReport:
     """Evaluate ``model`` (a ``.keras`` file or registry name) on every image under ``data/<class>/``.
 
@@ -181,7 +162,7 @@ def evaluate(model: str, data: str | os.PathLike, output: str | os.PathLike | No
     """
     from visionkit.train.data import decode, scan_class_folders
     from visionkit.train.diagnosis import diagnose
-    from visionkit.core.weights import load_model
+    from visionkit.core.model import load_model
 
     if top_k < 1 or batch_size < 1:
         raise UsageError(f"top_k and batch_size must be at least 1, received {top_k} and {batch_size}")
@@ -210,9 +191,9 @@ def evaluate(model: str, data: str | os.PathLike, output: str | os.PathLike | No
 
 def as_probabilities(outputs: np.ndarray) -> np.ndarray:
     """Rows that already sum to one are kept; logits are softmaxed."""
-    from visionkit.classification.predict import _as_probabilities
+    from visionkit.core.preprocess import as_probabilities as softmax_unless_probabilities
 
-    return _as_probabilities(outputs).astype(np.float32) if len(outputs) else outputs
+    return softmax_unless_probabilities(outputs).astype(np.float32) if len(outputs) else outputs
 
 
 def check_human_error(value: float | None) -> None:

@@ -18,10 +18,10 @@ from typing import Sequence
 import numpy as np
 
 from visionkit.core.errors import ModelError, UsageError
-from visionkit.core.results import ExportResult
+from visionkit.train.config import DEFAULT_EXPORT_FORMAT as DEFAULT_FORMAT
+from visionkit.train.config import EXPORT_FORMATS as FORMATS
+from visionkit.train.results import ExportResult
 
-FORMATS = ("saved_model", "tflite", "onnx")
-DEFAULT_FORMAT = "saved_model"
 SUFFIX = {"saved_model": "_saved_model", "tflite": ".tflite", "onnx": ".onnx"}
 #: Largest allowed difference between exported and Keras outputs (probabilities or logits).
 TOLERANCE = {"saved_model": 1e-5, "tflite": 1e-3, "onnx": 1e-3}
@@ -44,7 +44,7 @@ def check_images(spec, images: Sequence[str] | None, count: int = CHECK_COUNT, s
     if not images:
         return np.random.default_rng(seed).integers(0, 256, (count, height, width, 3)).astype(np.float32)
     from visionkit.core.io import expand_sources, load_image
-    from visionkit.classification.predict import make_transform
+    from visionkit.core.preprocess import make_transform
 
     transform = make_transform(spec.input_size, spec.resize, spec.interpolation, tta=False)
     return np.concatenate([transform(load_image(p)) for p in expand_sources(images)[:16]]).astype(np.float32)
@@ -108,7 +108,7 @@ def export(model: str | os.PathLike, format: str = DEFAULT_FORMAT, output: str |
 
     The export is written beside ``output`` and renamed into place only when it is complete and checked.
     """
-    from visionkit.core.weights import load_model
+    from visionkit.core.model import load_model
 
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")

@@ -16,66 +16,20 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from visionkit.core.errors import DatasetError, UsageError
+from visionkit.core.errors import UsageError
 from visionkit.core.training import TrainConfig
+from visionkit.train.config import CLASS_WEIGHTS, DEFAULT_OUTPUT, FinetuneOptions
+from visionkit.train.run import run
 
 log = logging.getLogger(__name__)
-
-DEFAULT_BASE = "efficientnet_lite0"
-DEFAULT_OUTPUT = "runs/finetune"
-DEFAULT_FREEZE = "all"
-DEFAULT_HEAD = "softmax"
-DEFAULT_DROPOUT = 0.2
-DEFAULT_L2 = 0.0
-DEFAULT_INIT = "he"
-DEFAULT_DEV = 0.15
-DEFAULT_TEST = 0.15
-DEFAULT_TRAIN_DEV = 0.0
-DEFAULT_CLASS_WEIGHT = "balanced"
-DEFAULT_FINE_TUNE_EPOCHS = 0
-DEFAULT_UNFREEZE = 20  # layers with weights made trainable in phase two
-DEFAULT_FINE_TUNE_LR = 1e-5
-DEFAULT_TOP_K = 5
-CLASS_WEIGHTS = ("balanced", "none")
-FEATURES_DIR = "features"
-STATE_FILE = "state.json"
-PHASE1_WEIGHTS = "phase1.weights.h5"
-
-
-@dataclasses.dataclass(frozen=True)
-class FinetuneOptions:
-    """Everything but the optimisation menu (that is :class:`visionkit.core.training.TrainConfig`)."""
-
-    data: str
-    base: str = DEFAULT_BASE
-    weights: str = "pretrained"
-    freeze: str = DEFAULT_FREEZE
-    head: str = DEFAULT_HEAD
-    cache_features: bool = False
-    dropout: float = DEFAULT_DROPOUT
-    l2: float = DEFAULT_L2
-    init: str = DEFAULT_INIT
-    augment: tuple = ()
-    input_size: tuple | None = None
-    dev_fraction: float = DEFAULT_DEV
-    test_fraction: float = DEFAULT_TEST
-    train_dev_fraction: float = DEFAULT_TRAIN_DEV
-    class_weight: str = DEFAULT_CLASS_WEIGHT
-    fine_tune_epochs: int = DEFAULT_FINE_TUNE_EPOCHS
-    unfreeze: int = DEFAULT_UNFREEZE
-    fine_tune_lr: float = DEFAULT_FINE_TUNE_LR
-    human_error: float | None = None
-    top_k: int = DEFAULT_TOP_K
-
 
 def _resolve(options: FinetuneOptions, config: TrainConfig):
     """Check the options against each other; returns (spec, pretrained, freeze)."""
     from visionkit.train.augment import parse_augment
     from visionkit.core.registry import get_spec
     from visionkit.train.evaluate import check_human_error
-    from visionkit.train.model import HEADS, parse_freeze
+    from visionkit.train.config import HEADS
+    from visionkit.train.model import parse_freeze
     from visionkit.core.training import check_config
 
     check_config(config)
@@ -127,10 +81,11 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT
     optimizer, learning_rate, momentum, beta_1, beta_2, epsilon, rho, schedule, decay, decay_rate, step_epochs,
     min_lr_fraction, patience, seed, deterministic, mixed_precision, distribute). With ``resume`` the run in
     ``output`` continues from its last checkpoint, with the settings it was started with.
-    Returns a :class:`visionkit.core.results.TrainingRun`.
+    Returns a :class:`visionkit.train.results.TrainingRun`.
     """
     from visionkit.train.augment import parse_augment
-    from visionkit.core.training import prepare_run_dir, write_json_atomic
+    from visionkit.core.training import prepare_run_dir
+    from visionkit.core.writers import write_json_atomic
 
     option_fields = set(FinetuneOptions.__dataclass_fields__) - {"data"}
     train_fields = set(TrainConfig.__dataclass_fields__)
@@ -149,24 +104,5 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT
         config = TrainConfig(**{k: v for k, v in settings.items() if k in train_fields})
     _resolve(options, config)
     write_json_atomic(run_dir / "config.json", {"options": dataclasses.asdict(options), "train": config.to_dict()})
-    from visionkit.train.run import run
-
     return run(options, config, run_dir, resume=resume, quiet=quiet, on_progress=on_progress,
                resolved=_resolve(options, config), started=time.monotonic())
-
-
-def note(quiet: bool, message: str) -> None:
-    """A progress note on stderr (silenced by quiet)."""
-    if not quiet:
-        import sys
-
-        print(message, file=sys.stderr, flush=True)
-
-
-def check_training_data(train, class_names) -> None:
-    """Every class needs at least one readable training image."""
-    present = np.bincount(train.labels, minlength=len(class_names))
-    missing = [name for name, n in zip(class_names, present) if n == 0]
-    if missing:
-        raise DatasetError(f"no readable training images for class(es) {', '.join(missing)}; add images or "
-                           "lower the dev/test fractions")

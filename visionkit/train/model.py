@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from visionkit.core.errors import UsageError
+from visionkit.train.config import HEADS
 
-HEADS = ("softmax", "logreg", "svm")
 INITIALIZERS = {"he": "he_normal", "glorot": "glorot_uniform"}
 FREEZE_WORDS = ("all", "none")
 DEFAULT_HEAD_DROPOUT = 0.2
@@ -63,7 +63,7 @@ def with_softmax(model):
 
 def scratch_model(spec, input_shape: tuple[int, int, int], num_classes: int):
     """``spec``'s architecture with random weights and ``num_classes`` outputs, ending in a softmax."""
-    from visionkit.core.weights import build
+    from visionkit.core.model import build
 
     if spec.builder.startswith("keras.applications:"):
         model = build(spec, weights=None, input_shape=input_shape, classes=num_classes)
@@ -259,7 +259,7 @@ def fit_linear_head(kind: str, features: np.ndarray, labels: np.ndarray, num_cla
 def transfer_classifier(base: str, num_classes: int, input_shape=(224, 224, 3), dropout: float = DEFAULT_HEAD_DROPOUT):
     """Registry builder for a model trained by ``visionkit finetune`` (the architecture only; the registry then
     loads the bundled ``.keras`` file's weights into it): ``base``'s backbone + pooling + softmax head."""
-    from visionkit.core.weights import load_backbone
+    from visionkit.core.model import load_backbone
 
     backbone = load_backbone(base, tuple(input_shape), weights=None)
     model, _ = transfer_model(backbone, make_head(num_classes, dropout), tuple(input_shape))

@@ -36,7 +36,7 @@ def finish(model, head, features, decoded, rows, names, spec, input_size, size, 
            skipped, batch: int):
     from visionkit.train.diagnosis import diagnose
     from visionkit.train.evaluate import build_report, write_report
-    from visionkit.core.weights import save_model
+    from visionkit.core.model import save_model
 
     probabilities = split_probabilities(model, head, features, decoded, rows, input_size, batch)
     errors = {}

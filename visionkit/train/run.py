@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from visionkit.core.errors import DatasetError, UsageError
-from visionkit.train.finetune import (FEATURES_DIR, PHASE1_WEIGHTS, STATE_FILE, FinetuneOptions,
-                                      check_training_data, note)
+from visionkit.train.config import FEATURES_DIR, PHASE1_WEIGHTS, STATE_FILE, FinetuneOptions
 from visionkit.core.training import TrainConfig
 
 LOSS = "sparse_categorical_crossentropy"
@@ -77,10 +76,10 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
 
     from visionkit.train.augment import AugmentConfig, build_augmenter, pca_colour_basis
     from visionkit.train.data import class_weights, decode, make_splits
-    from visionkit.core.results import TrainingRun
+    from visionkit.train.results import TrainingRun
     from visionkit.train import model as fm
-    from visionkit.core.training import (make_strategy, precision_policy, resume_epoch, seed_everything,
-                                    write_json_atomic)
+    from visionkit.core.training import make_strategy, precision_policy, resume_epoch, seed_everything
+    from visionkit.core.writers import write_json_atomic
 
     spec, pretrained, freeze = resolved
     seed_everything(config.seed, config.deterministic)
@@ -118,7 +117,7 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
     strategy = make_strategy(config.distribute)
     with precision_policy(config.mixed_precision), strategy.scope():
         if pretrained:
-            from visionkit.core.weights import load_backbone
+            from visionkit.core.model import load_backbone
 
             backbone = load_backbone(spec.name, input_shape)
             fm.apply_freeze(backbone, freeze)
@@ -194,7 +193,8 @@ def _fit_phase(keras, config, run_dir, quiet, phase, backup, initial_epoch, epoc
                model, head, features, rows, decoded, input_size, options, build_augmenter, AugmentConfig,
                pca_colour_basis) -> int:
     """Compile and fit one phase with resumable checkpoints; returns the epoch count reached."""
-    from visionkit.core.training import fit, optimizer_from_config, read_history, training_callbacks, HISTORY_FILE
+    from visionkit.core.callbacks import fit, read_history, training_callbacks
+    from visionkit.core.training import optimizer_from_config, HISTORY_FILE
 
     optimizer = optimizer_from_config(config, steps, learning_rate=learning_rate, epochs=config.epochs)
     callbacks = training_callbacks(run_dir, patience=config.patience, phase=phase, backup=backup,
@@ -217,3 +217,20 @@ def _fit_phase(keras, config, run_dir, quiet, phase, backup, initial_epoch, epoc
     fit(trainer, train, epochs, callbacks, validation_data=dev, initial_epoch=initial_epoch, class_weight=weights)
     history = read_history(Path(run_dir) / HISTORY_FILE)
     return max([row["epoch"] + 1 for row in history] + [initial_epoch])
+
+
+def note(quiet: bool, message: str) -> None:
+    """A progress note on stderr (silenced by quiet)."""
+    if not quiet:
+        import sys
+
+        print(message, file=sys.stderr, flush=True)
+
+
+def check_training_data(train, class_names) -> None:
+    """Every class needs at least one readable training image."""
+    present = np.bincount(train.labels, minlength=len(class_names))
+    missing = [name for name, n in zip(class_names, present) if n == 0]
+    if missing:
+        raise DatasetError(f"no readable training images for class(es) {', '.join(missing)}; add images or "
+                           "lower the dev/test fractions")

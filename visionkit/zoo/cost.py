@@ -24,17 +24,9 @@ import math
 from typing import Sequence
 
 from visionkit.core.errors import UsageError
-from visionkit.core.results import BottleneckComparison, ConvCost, LayerCost, ModelSummary
-
-#: The course's example (Andrew Ng, "Network in Network / 1×1 convolutions" and "Inception"):
-#: a 28×28×192 volume through a "same" 5×5 convolution with 32 filters, and through a 16-filter
-#: 1×1 bottleneck first. `visionkit models cost` uses these as its defaults.
-EXAMPLE_INPUT_SHAPE = (28, 28, 192)
-EXAMPLE_FILTER_SIZE = 5
-EXAMPLE_FILTERS = 32
-EXAMPLE_STRIDE = 1
-EXAMPLE_PADDING = "same"
-EXAMPLE_BOTTLENECK = 16
+from visionkit.zoo.config import (EXAMPLE_BOTTLENECK, EXAMPLE_FILTER_SIZE, EXAMPLE_FILTERS,  # noqa: F401
+                                  EXAMPLE_INPUT_SHAPE, EXAMPLE_PADDING, EXAMPLE_STRIDE)
+from visionkit.zoo.results import BottleneckComparison, ConvCost, LayerCost, ModelSummary
 
 
 def same_padding(n: int, f: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:

@@ -13,7 +13,7 @@ output shapes agree the input is added. α = 1: 3,538,984 parameters (34,112 of 
 moving statistics), about 300 M multiply-adds (paper: 3.4 M, 300 M).
 
 Layer names, padding layers and the classifier heads follow Keras Applications, so the same-named
-ImageNet weights can be copied with :func:`visionkit.core.weights.copy_weights_by_name`.
+ImageNet weights can be copied with :func:`visionkit.core.model.copy_weights_by_name`.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ block and convolutions keep their biases: 25,636,712 parameters at 224×224×3, 
 (torchvision's 25,557,032 drops the 79,680 conv biases that batch norm makes redundant). Layer
 names follow Keras Applications (``conv3_block2_2_conv``, ``conv4_block6_out``), so ImageNet
 weights can be copied by name from ``keras.applications.ResNet50`` with
-:func:`visionkit.core.weights.copy_weights_by_name`.
+:func:`visionkit.core.model.copy_weights_by_name`.
 """
 
 from __future__ import annotations

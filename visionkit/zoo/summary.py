@@ -12,7 +12,7 @@ from typing import Sequence
 
 from visionkit.core.errors import UsageError
 from visionkit.zoo.cost import summarize_model
-from visionkit.core.results import ModelSummary
+from visionkit.zoo.results import ModelSummary
 
 KERAS_APPLICATIONS = "keras.applications:"
 
@@ -21,7 +21,7 @@ def build_architecture(name: str, input_shape: Sequence[int] | None = None, num_
                        include_top: bool = True):
     """The registry model ``name`` without weights, at ``input_shape`` with ``num_classes`` outputs if given."""
     from visionkit.core.registry import get_spec
-    from visionkit.core.weights import build
+    from visionkit.core.model import build
 
     spec = get_spec(name)
     overrides: dict = {"include_top": include_top}
@@ -52,7 +52,7 @@ def summarize(model, input_shape: Sequence[int] | None = None, num_classes: int 
         if input_shape is not None or num_classes is not None or not include_top:
             raise UsageError(f"{text}: a saved model has a fixed input shape and head; "
                              "--input-shape/--classes only apply to registry names")
-        from visionkit.core.weights import load_model_file
+        from visionkit.core.model import load_model_file
 
         return summarize_model(load_model_file(text).model, name=Path(text).name)
     built, spec = build_architecture(text, input_shape, num_classes, include_top)
