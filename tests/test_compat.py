@@ -20,6 +20,7 @@ REMOVED = {
     "visionkit.tasks.faces": {"FaceEncoder": "visionkit.core.model.LoadedModel (the one model handle)"},
     "visionkit.registry": {"with_overrides": "dead code (dataclasses.replace)", "TASKS": "dead code"},
     "visionkit.facedb": {"SCHEMA_VERSION": "dead code"},
+    "visionkit.models.efficientnet_lite": {"LITE0_PTH_SHA256": "dead code (the registry holds the hash)"},
 }
 
 

@@ -139,7 +139,7 @@ class _MovedLoader(importlib.abc.Loader):
         old = module.__name__
         if old in OLD_PACKAGES:
             module.__path__ = [str(_ROOT / old.rsplit(".", 1)[1])]  # new files dropped there still import
-            module.__doc__ = f"Deprecated package of the old layout; see visionkit._compat.MOVED."
+            module.__doc__ = "Deprecated package of the old layout; see visionkit._compat.MOVED."
             return
         target = MOVED[old]
         targets = (target,) if isinstance(target, str) else tuple(target)

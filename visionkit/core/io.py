@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from visionkit.core.errors import ImageError, InputError
+from visionkit.core.results import Result
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 #: Refuse images with more pixels than this (a 50,000 x 50,000 header would need 7.5 GB).
@@ -189,16 +190,12 @@ def as_sources(images, recursive: bool = False) -> list:
 
 
 @dataclass(frozen=True)
-class LoadedImage:
+class LoadedImage(Result):
     """One item of a batch: the image, or the reason it could not be read."""
 
     source: str
     image: np.ndarray | None = None
     error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def _load_one(source: ImageSource, draft: int | None, max_pixels: int | None, transform) -> LoadedImage:

