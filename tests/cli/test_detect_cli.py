@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.detection.test_data import make_yolo_dataset, write_image
-from tests.detection.test_model import make_tiny_detector
+from tests.conftest import make_tiny_detector, make_yolo_dataset, write_image
 from visionkit.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]

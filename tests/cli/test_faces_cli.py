@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.faces.test_predict import att, tiny_encoder, two_faces  # noqa: F401  (fixtures)
+from tests.conftest import two_faces
 from visionkit.cli import cli
 from visionkit.core.io import save_image
 
@@ -30,7 +30,7 @@ def test_help_does_not_import_tensorflow():
     assert out == ["0", "0", "False", "True", "True"]
 
 
-def test_verify_same_and_different(att, tiny_encoder):  # noqa: F811
+def test_verify_same_and_different(att, tiny_encoder):
     a = att / "s5" / "1.png"
     result = run("verify", a, a, "--model", tiny_encoder, "--format", "json")
     assert result.exit_code == 0, result.output
@@ -40,7 +40,7 @@ def test_verify_same_and_different(att, tiny_encoder):  # noqa: F811
     assert json.loads(result.stdout)[0]["same"] is False and json.loads(result.stdout)[0]["threshold_source"] == "given"
 
 
-def test_verify_bad_inputs_are_one_line_errors(att, tiny_encoder, tmp_path):  # noqa: F811
+def test_verify_bad_inputs_are_one_line_errors(att, tiny_encoder, tmp_path):
     a = att / "s5" / "1.png"
     result = run("verify", a, a, "--model", tiny_encoder, "--threshold", "4.2")
     assert result.exit_code == 2 and result.stderr.strip().startswith("error:") and "[0, 4]" in result.stderr
@@ -55,7 +55,7 @@ def test_verify_bad_inputs_are_one_line_errors(att, tiny_encoder, tmp_path):  # 
     assert result.exit_code == 1 and "junk.jpg" in result.stderr and "Traceback" not in result.output
 
 
-def test_verify_several_faces_note_or_strict(att, tiny_encoder, tmp_path):  # noqa: F811
+def test_verify_several_faces_note_or_strict(att, tiny_encoder, tmp_path):
     group = tmp_path / "group.png"
     save_image(group, two_faces(att))
     result = CliRunner().invoke(cli, ["verify", str(group), str(att / "s1" / "1.png"), "--model", tiny_encoder,
@@ -66,7 +66,7 @@ def test_verify_several_faces_note_or_strict(att, tiny_encoder, tmp_path):  # no
     assert result.exit_code == 1 and "2 faces found" in result.stderr
 
 
-def test_database_commands(att, tiny_encoder, tmp_path):  # noqa: F811
+def test_database_commands(att, tiny_encoder, tmp_path):
     db = tmp_path / "people.db"
     assert "no such face database" in run("faces", "list", "--db", db).stderr
     result = run("faces", "identify", att / "s1" / "1.png", "--db", db, "--model", tiny_encoder)
@@ -87,7 +87,7 @@ def test_database_commands(att, tiny_encoder, tmp_path):  # noqa: F811
     assert result.exit_code == 1 and "no identity named 'bob'" in result.stderr
 
 
-def test_detect_reports_no_face_rows(att, tmp_path):  # noqa: F811
+def test_detect_reports_no_face_rows(att, tmp_path):
     blank = tmp_path / "blank.png"
     save_image(blank, np.full((100, 100, 3), 0, np.uint8))
     crops = tmp_path / "crops"
@@ -99,7 +99,7 @@ def test_detect_reports_no_face_rows(att, tmp_path):  # noqa: F811
     assert [p.name for p in crops.iterdir()] == ["1_0_0.png"]
 
 
-def test_calibrate_folder_logistic_and_save_threshold(att, tiny_encoder, tmp_path):  # noqa: F811
+def test_calibrate_folder_logistic_and_save_threshold(att, tiny_encoder, tmp_path):
     import shutil
 
     data = tmp_path / "people"
@@ -117,14 +117,30 @@ def test_calibrate_folder_logistic_and_save_threshold(att, tiny_encoder, tmp_pat
     [summary] = json.loads(result.stdout)
     assert summary["pairs"] == 36 and summary["positives"] == 9 and 0 <= summary["auc"] <= 1
     assert 0 <= summary["threshold_eer"] <= 4 and roc.stat().st_size > 1000
+    # the same figures from the encodings directly: all 36 pairs of the 9 images, AUC of -distance (scikit-learn)
+    from sklearn.metrics import roc_auc_score
+
+    import visionkit
+
+    paths = sorted(str(p) for p in data.rglob("*.png"))
+    encodings = {r.source: r.encodings[0] for r in visionkit.embed(paths, model=str(model))}
+    pairs = [(a, b) for i, a in enumerate(paths) for b in paths[i + 1:]]
+    distances = np.array([np.sum((encodings[a] - encodings[b]) ** 2) for a, b in pairs])
+    same = np.array([Path(a).parent == Path(b).parent for a, b in pairs])
+    assert summary["auc"] == pytest.approx(roc_auc_score(same, -distances), abs=1e-6)
+    assert summary["accuracy_eer"] == pytest.approx(np.mean((distances <= summary["threshold_eer"]) == same))
     assert Path(summary["logistic_path"]) == tmp_path / "enc.verifier.json"
     assert json.loads(model.with_suffix(".json").read_text())["extra"]["threshold"] == pytest.approx(summary["threshold_eer"])
     result = run("verify", data / "s8" / "1.png", data / "s8" / "2.png", "--model", model, "--method", "logistic",
                  "--format", "json")
     assert result.exit_code == 0 and 0 <= json.loads(result.stdout)[0]["probability"] <= 1
+    verifier = json.loads((tmp_path / "enc.verifier.json").read_text())  # P(same) = σ(w·|f(a) − f(b)| + b)
+    a, b = encodings[str(data / "s8" / "1.png")], encodings[str(data / "s8" / "2.png")]
+    logit = np.abs(a - b) @ np.array(verifier["coef"]) + verifier["intercept"]
+    assert json.loads(result.stdout)[0]["probability"] == pytest.approx(1 / (1 + np.exp(-logit)), abs=1e-6)
 
 
-def test_calibrate_pairs_csv_errors(tmp_path, tiny_encoder):  # noqa: F811
+def test_calibrate_pairs_csv_errors(tmp_path, tiny_encoder):
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("a,b\nx.png,y.png\n")
     result = run("faces", "calibrate", pairs, "--model", tiny_encoder)
@@ -132,7 +148,7 @@ def test_calibrate_pairs_csv_errors(tmp_path, tiny_encoder):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_train_tiny_run_then_resume(att, tmp_path, model_cache):  # noqa: F811
+def test_train_tiny_run_then_resume(att, tmp_path, model_cache):
     import shutil
 
     data = tmp_path / "people"
@@ -150,6 +166,7 @@ def test_train_tiny_run_then_resume(att, tmp_path, model_cache):  # noqa: F811
     assert summary["detection"] == {"images": 12, "faces_found": 12, "found_after_upscaling": 0}
     meta = json.loads((run_dir / "face_encoder.json").read_text())
     assert meta["extra"]["held_out_identities"] == ["s13", "s14"] and 0 <= meta["extra"]["threshold"] <= 4
+    assert meta["extra"]["threshold"] == summary["evaluation"]["threshold_eer"]  # the held-out EER threshold
     assert (run_dir / "head" / "history.csv").is_file() and (run_dir / "tail" / "history.csv").is_file()
     assert (run_dir / "head.weights.h5").is_file() and (run_dir / "tail.weights.h5").is_file()
     stamp = (run_dir / "tail.weights.h5").stat().st_mtime_ns

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from visionkit.cli import cli
-from tests.segmentation.test_data import write_pair
+from tests.conftest import write_pair
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,6 +50,7 @@ def tiny_data(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # trains a model
 def test_train_val_predict_end_to_end(tiny_data, tmp_path):
     result = run("segment", "train", tiny_data, "--arch", "unet", "--depth", "1", "--filters", "2",
                  "--image-size", "32", "--crop", "32", "--epochs", "1", "-b", "4", "--val-fraction", "0.25",

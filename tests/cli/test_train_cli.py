@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.train.test_data import make_class_folders
+from tests.conftest import make_class_folders
 from visionkit.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +72,7 @@ def test_onnx_without_its_packages_names_them(tmp_path):
     assert result.exit_code == 2 and "pip install" in result.output and "tf2onnx" in result.output
 
 
+@pytest.mark.slow  # trains a model
 def test_finetune_evaluate_export_from_the_command_line(tmp_path):
     data = make_class_folders(tmp_path / "data", per_class=8)
     (data / "blue" / "readme.md").write_text("a non-image file inside a class folder")

@@ -146,6 +146,7 @@ def _run_killed(run_dir: Path, kill_at: tuple[int, int]):
     return process.returncode, events
 
 
+@pytest.mark.slow  # trains a model
 def test_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     code, events = _run_killed(run, kill_at=(3, 4))  # fourth epoch, fifth of eight batches

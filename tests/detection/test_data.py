@@ -9,35 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import shared_data
+from tests.conftest import make_yolo_dataset, shared_data, write_image
 from visionkit.detection.data import load_detection_data
 from visionkit.core.errors import DatasetError
-
-
-def write_image(path: Path, size=(64, 48), square=None) -> None:
-    """A dark image (width x height = ``size``) with an optional bright square ``(x1, y1, x2, y2)``."""
-    pixels = np.full((size[1], size[0], 3), 30, np.uint8)
-    if square:
-        x1, y1, x2, y2 = square
-        pixels[y1:y2, x1:x2] = 230
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-
-
-def make_yolo_dataset(root: Path, count: int = 6, size: int = 64, seed: int = 0) -> Path:
-    """``count`` images, each with one bright square (class 0) or rectangle (class 1) labelled in YOLO txt."""
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        side = int(rng.integers(size // 4, size // 2))
-        x1, y1 = (int(v) for v in rng.integers(0, size - side, 2))
-        cls = i % 2
-        x2, y2 = x1 + side, y1 + (side if cls == 0 else side // 2)
-        write_image(root / "images" / f"im{i}.png", (size, size), (x1, y1, x2, y2))
-        line = f"{cls} {(x1 + x2) / 2 / size:.5f} {(y1 + y2) / 2 / size:.5f} {(x2 - x1) / size:.5f} {(y2 - y1) / size:.5f}\n"
-        (root / "labels").mkdir(parents=True, exist_ok=True)
-        (root / "labels" / f"im{i}.txt").write_text(line)
-    (root / "classes.txt").write_text("square\nbar\n")
-    return root
 
 
 def test_yolo_boxes_in_pixels_and_background_images(tmp_path):

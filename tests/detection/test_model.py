@@ -5,36 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import ANCHORS, make_tiny_detector, tiny_backbone
 from visionkit.core.errors import UsageError
-
-ANCHORS = np.array([[0.2, 0.2], [0.5, 0.6], [0.8, 0.8]])
-
-
-def tiny_backbone(size: int = 64):
-    """Five stride-2 convolutions: feature maps at strides 2 … 32 (pixels in [0, 255] in)."""
-    import keras
-
-    inputs = keras.Input((size, size, 3), name="pixels")
-    x = keras.layers.Rescaling(1 / 255.0, name="scale")(inputs)
-    for i, filters in enumerate((4, 8, 8, 16, 16), start=1):
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", name=f"down{i}")(x)
-    return keras.Model(inputs, x, name="tiny")
-
-
-def make_tiny_detector(path, class_names=("square", "bar"), size: int = 64, anchors=ANCHORS, seed: int = 0):
-    """An untrained detector saved as ``path`` (.keras + .json sidecar), loadable with ``--model path``."""
-    import keras
-
-    from visionkit.detection.model import yolo_v2
-    from visionkit.core.registry import ModelSpec
-    from visionkit.core.model import save_model
-
-    keras.utils.set_random_seed(seed)
-    model = yolo_v2(len(class_names), anchors, (size, size, 3), backbone=tiny_backbone(size), head_filters=8)
-    spec = ModelSpec(name="tiny", task="detect", builder="visionkit.detection.model:yolo_v2", input_size=(size, size))
-    save_model(model, path, spec, list(class_names), {"anchors": np.asarray(anchors).tolist()})
-    return path
-
 
 def perfect_raw(y_true, grid, anchors, classes):
     """The raw head output that decodes exactly to the ground truth (used to check the loss is ~0 there)."""

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.detection.test_data import make_yolo_dataset, write_image
-from tests.detection.test_model import make_tiny_detector
+from tests.conftest import make_tiny_detector, make_yolo_dataset, write_image
 from visionkit.core.errors import ModelError, UsageError
 
 
@@ -95,6 +94,10 @@ def test_save_writes_annotated_copies_and_outputs(detector, tmp_path):
     assert first["bbox"] == pytest.approx([box.x1, box.y1, box.x2 - box.x1, box.y2 - box.y1], abs=0.01)
     fields = yolo_lines(results[0]).splitlines()[0].split()
     assert len(fields) == 6 and 0 <= float(fields[1]) <= 1
+    width, height = results[0].width, results[0].height  # class, centre and size as fractions of the image, score
+    assert [int(fields[0]), *map(float, fields[1:])] == pytest.approx(
+        [box.class_id, (box.x1 + box.x2) / 2 / width, (box.y1 + box.y2) / 2 / height, (box.x2 - box.x1) / width,
+         (box.y2 - box.y1) / height, box.score], abs=1e-6)
     write_results(results, "yolo", tmp_path / "labels", detector.class_names)
     assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == ["a.txt", "a_2.txt"]
     with pytest.raises(UsageError, match="--output DIR"):
@@ -108,6 +111,8 @@ def test_evaluate_reports_ap_and_writes_the_curve(detector, tmp_path):
     report = evaluate(detector, data, pr_curve=tmp_path / "pr.png")
     assert report.images == 4 and report.class_names == ("square", "bar") and report.positives == (2, 2)
     assert 0.0 <= report.map50 <= 1.0 and 0.0 <= report.map50_95 <= report.map50 + 1e-9
+    assert report.map50 == pytest.approx(np.mean(report.ap50))  # the mean over the classes (both have boxes)
+    assert report.map50_95 == pytest.approx(np.mean(report.ap50_95))
     assert (tmp_path / "pr.png").stat().st_size > 0
     assert [row["class"] for row in report.to_rows()] == ["square", "bar", "all (mAP)"]
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
-from tests.detection.test_data import make_yolo_dataset
+from tests.conftest import make_yolo_dataset
 from visionkit.core.errors import DatasetError, UsageError
 
 TINY = {"base": "tiny_functional_cnn", "input_size": 64, "anchors": 2, "batch_size": 4, "head_filters": 8, "augment": False}
 
 
+@pytest.mark.slow  # trains a model
 def test_train_writes_a_usable_run_and_resumes(tmp_path, isolated_cache):
+    from visionkit.detection.anchors import mean_best_iou
+    from visionkit.detection.data import load_detection_data
     from visionkit.detection.detector import load_detector
     from visionkit.detection.predict import detect
     from visionkit.detection.train import train
@@ -29,6 +34,9 @@ def test_train_writes_a_usable_run_and_resumes(tmp_path, isolated_cache):
     assert run.evaluation.images == 2 and json.loads((folder / "metrics.json").read_text())["images"] == 2
     split = json.loads((folder / "split.json").read_text())
     assert len(split["train"]) == 8 and not set(split["train"]) & set(split["val"])
+    train_set, _ = load_detection_data(data).split(0.2, 0)  # the run's seeded split, redone here
+    assert [a.image for a in train_set.items] == split["train"]
+    assert run.anchor_iou == pytest.approx(mean_best_iou(train_set.box_shapes(), np.array(run.anchors)), abs=1e-3)
     detector = load_detector(run.model_path)  # the saved file alone is enough to predict
     assert detector.class_names == ["square", "bar"] and detector.extra["anchors"] == [list(a) for a in run.anchors]
     assert detect(data / "images" / "im0.png", detector, conf=0.0, max_det=1)[0].boxes

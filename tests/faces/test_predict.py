@@ -5,48 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import shared_data
+from tests.conftest import two_faces
 from visionkit.core.errors import ImageError, InputError, UsageError
 from visionkit.core.io import load_image
 from visionkit.faces import predict as faces
-
-
-@pytest.fixture(scope="session")
-def tiny_encoder(tmp_path_factory):
-    """A small untrained encoder (32×32 in, 8-d unit out) saved like a trained one, threshold 1.0 in its sidecar."""
-    import keras
-
-    from visionkit.core.registry import ModelSpec
-    from visionkit.core.model import save_model
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(8)(x)
-    outputs = keras.layers.UnitNormalization()(x)
-    path = tmp_path_factory.mktemp("encoder") / "tiny.keras"
-    spec = ModelSpec(name="tiny", task="face-encoder", builder="", input_size=(32, 32))
-    save_model(keras.Model(inputs, outputs), path, spec, [], extra={"threshold": 1.0, "threshold_source": "test"})
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def att():
-    return shared_data("att_faces")
-
-
-def two_faces(att) -> np.ndarray:
-    """A 400×300 canvas with a large face (s1) and a small one (s2)."""
-    import cv2
-
-    canvas = np.full((300, 400, 3), 128, np.uint8)
-    big = cv2.resize(load_image(att / "s1" / "1.png"), (138, 168))
-    small = load_image(att / "s2" / "1.png")
-    canvas[60:228, 20:158] = big
-    canvas[100:212, 260:352] = small
-    return canvas
 
 
 def test_similarity_transform_recovers_a_known_similarity():
@@ -113,6 +75,8 @@ def test_verify_same_image_and_thresholds(att, tiny_encoder, tmp_path):
     assert match.threshold == 1.0 and match.threshold_source == "test" and match.faces_in_a == 1
     other = faces.verify(path, str(att / "s4" / "1.png"), model=tiny_encoder, threshold=0.0)
     assert other.threshold_source == "given" and other.same is False and 0 < other.distance <= 4
+    first, second = faces.embed([path, str(att / "s4" / "1.png")], model=tiny_encoder)  # the same encodings
+    assert other.distance == pytest.approx(float(np.sum((first.encodings[0] - second.encodings[0]) ** 2)), abs=1e-6)
     for bad in (4.5, -0.1, float("nan")):
         with pytest.raises(UsageError, match=r"\[0, 4\]"):
             faces.verify(path, path, model=tiny_encoder, threshold=bad)

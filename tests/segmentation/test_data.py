@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import write_pair
 from visionkit.segmentation import data as seg
 from visionkit.core.errors import DatasetError, UsageError
 from visionkit.segmentation.metrics import IGNORE_INDEX
-
-
-def write_pair(root, stem, image, mask, mask_mode=None, image_ext=".jpg"):
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(root / "images" / f"{stem}{image_ext}", quality=95)
-    Image.fromarray(mask, mode=mask_mode).save(root / "masks" / f"{stem}.png")
 
 
 def _image(h=20, w=30):

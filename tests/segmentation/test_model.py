@@ -30,9 +30,16 @@ def test_output_has_the_input_size_and_probabilities():
 
 
 def test_sigmoid_head_has_one_channel():
+    import keras
+
     model = U.unet((32, 32, 3), num_classes=2, depth=1, base_filters=2, head="sigmoid")
-    out = np.asarray(model(np.zeros((1, 32, 32, 3), "float32")))
+    pixels = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype("float32")
+    out = np.asarray(model(pixels))
     assert out.shape == (1, 32, 32, 1) and ((out > 0) & (out < 1)).all()
+    head = model.get_layer("segmentation_head")  # the output is the logistic sigmoid of the head's 1x1 conv
+    features = np.asarray(keras.Model(model.inputs, head.input)(pixels))
+    kernel, bias = head.get_weights()
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-(features @ kernel[0, 0] + bias))), atol=1e-5)
 
 
 @pytest.mark.parametrize("kwargs, message", [

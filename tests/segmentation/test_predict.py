@@ -1,4 +1,4 @@
-"""Prediction (whole or tiled, saved files, bad inputs) and evaluation against hand-counted pixels.
+"""Prediction: whole or tiled, resized back to the original, saved files, bad inputs, the shipped default.
 
 The models here are fixed 1x1 convolutions ("red means class 1"), so every expected number is exact.
 """
@@ -11,44 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.segmentation.conftest import red_image
 from visionkit.core.errors import UsageError
 from visionkit.segmentation import predict as S
-from visionkit.segmentation import val as V
-from tests.segmentation.test_data import write_pair
-
-
-def red_model(channels: int = 2):
-    """A per-pixel model: P(class 1) = sigmoid((red - 128) / 4); any extra classes get zero logits."""
-    import keras
-
-    inputs = keras.Input((None, None, 3))
-    conv = keras.layers.Conv2D(channels, 1, activation="softmax")
-    outputs = conv(inputs)
-    kernel = np.zeros((1, 1, 3, channels), "float32")
-    kernel[0, 0, 0, 1] = 0.25
-    bias = np.zeros(channels, "float32")
-    bias[1] = -32.0
-    conv.set_weights([kernel, bias])
-    return keras.Model(inputs, outputs)
-
-
-@pytest.fixture(scope="module")
-def red_path(tmp_path_factory):
-    from visionkit.core.registry import ModelSpec
-    from visionkit.core.model import save_model
-
-    path = tmp_path_factory.mktemp("model") / "red.keras"
-    spec = ModelSpec(name="red", task="segment", builder="tests")
-    save_model(red_model(), path, spec, ["background", "red"], {"task": "segment", "long_side": None, "multiple": 4,
-                                                                "val_stems": ["b"]})
-    return str(path)
-
-
-def red_image(height, width, box):
-    image = np.full((height, width, 3), 60, np.uint8)
-    top, left, bottom, right = box
-    image[top:bottom, left:right, 0] = 250
-    return image
 
 
 def test_tiled_prediction_equals_whole_prediction(red_path, rng):
@@ -102,33 +67,6 @@ def test_segment_accepts_arrays_and_checks_arguments(red_path):
     assert results[0].mask.sum() == 16 and results[0].source.startswith("<ndarray")
     with pytest.raises(UsageError, match="alpha"):
         S.segment(red_image(8, 8, (0, 0, 4, 4)), model=red_path, alpha=2.0)
-
-
-def test_evaluate_counts_pixels_like_a_hand_made_confusion_matrix(red_path, tmp_path):
-    data = tmp_path / "data"
-    truth = np.zeros((10, 10), np.uint8)
-    truth[0:4, 0:5] = 1  # 20 object pixels, predicted right
-    truth[9, 9] = 1  # 1 object pixel the model calls background (false negative)
-    truth[8, 0] = 255  # ignored
-    write_pair(data, "a", red_image(10, 10, (0, 0, 4, 5)), truth, image_ext=".png")
-    other = np.zeros((10, 10), np.uint8)  # no object; model predicts 5 red pixels (false positives)
-    write_pair(data, "b", red_image(10, 10, (0, 0, 1, 5)), other, image_ext=".png")
-    report = V.evaluate(red_path, data)
-    # background: TP 78 + 95 = 173, FN 5 (b), FP 1 (a); object: TP 20, FN 1, FP 5
-    assert report.pooled["confusion_matrix"] == [[173, 5], [1, 20]]
-    assert report.pooled["classes"]["red"]["iou"] == pytest.approx(20 / 26)
-    assert report.pooled["classes"]["background"]["iou"] == pytest.approx(173 / 179)
-    assert report.pooled["pixel_accuracy"] == pytest.approx(193 / 199)
-    # per image: a has object IoU 20/21, b has 0 -> mean 10/21 (pooled 20/26 is not the mean of images)
-    assert report.per_image["class_iou"][1] == pytest.approx(10 / 21)
-    only_b = V.evaluate(red_path, data, subset="val")
-    assert only_b.images == 1 and only_b.pooled["confusion_matrix"] == [[95, 5], [0, 0]]
-
-
-def test_evaluate_refuses_a_class_count_mismatch(red_path, tmp_path):
-    write_pair(tmp_path, "a", red_image(10, 10, (0, 0, 4, 5)), np.full((10, 10), 2, np.uint8), image_ext=".png")
-    with pytest.raises(UsageError, match="3 classes but .* predicts 2"):
-        V.evaluate(red_path, tmp_path)
 
 
 def test_registry_names_of_other_tasks_are_refused():

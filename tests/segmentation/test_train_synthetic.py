@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
-from tests.segmentation.test_data import write_pair
+from tests.conftest import write_pair
 
 SIZE = 32
 
@@ -39,6 +40,7 @@ def random_shapes(count: int, rng: np.random.Generator):
     return images, masks
 
 
+@pytest.mark.slow  # trains a model
 def test_classic_unet_reaches_miou_090_on_held_out_shapes(tmp_path):
     import keras
 

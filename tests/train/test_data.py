@@ -6,24 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.conftest import make_class_folders
 from visionkit.train import augment, data as folders
 from visionkit.core.errors import DatasetError, UsageError
-
-
-def make_class_folders(root: Path, per_class: int = 20, size: int = 32, classes=("blue", "red"), seed: int = 0) -> Path:
-    """Tiny learnable data: noisy images whose dominant channel is the class (PNG, RGB)."""
-    rng = np.random.default_rng(seed)
-    channel = {"red": 0, "green": 1, "blue": 2}
-    for name in classes:
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
-            pixels[..., channel[name]] = rng.integers(150, 256, (size, size), dtype=np.uint8)
-            Image.fromarray(pixels).save(folder / f"{name}_{i:03d}.png")
-    return root
 
 
 def test_scan_lists_classes_and_ignores_non_images(tmp_path):

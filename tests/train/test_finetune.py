@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import shared_data
-from tests.train.test_data import make_class_folders
+from tests.conftest import make_class_folders, shared_data
 from visionkit.core.errors import UsageError
 
 
@@ -27,6 +26,7 @@ def tiny_run(tmp_path_factory):
     return data, run
 
 
+@pytest.mark.slow  # trains a model
 def test_run_folder_holds_model_history_curves_and_report(tiny_run):
     _, run = tiny_run
     folder = Path(run.run_dir)
@@ -45,6 +45,7 @@ def test_run_folder_holds_model_history_curves_and_report(tiny_run):
     assert len(report["per_class"]) == 2 and sum(map(sum, report["confusion"])) == report["count"]
 
 
+@pytest.mark.slow  # trains a model
 def test_corrupt_image_is_skipped_listed_and_training_went_on(tiny_run):
     _, run = tiny_run
     assert [Path(f).name for f, _ in run.report.skipped] == ["corrupt.jpg"]
@@ -52,6 +53,7 @@ def test_corrupt_image_is_skipped_listed_and_training_went_on(tiny_run):
     assert "corrupt.jpg" in Path(run.report.files["markdown"]).read_text()
 
 
+@pytest.mark.slow  # trains a model
 def test_learns_the_tiny_task_and_classify_reads_the_saved_model(tiny_run):
     import visionkit
 
@@ -61,6 +63,7 @@ def test_learns_the_tiny_task_and_classify_reads_the_saved_model(tiny_run):
     assert [r.label for r in results].count("red") >= 3
 
 
+@pytest.mark.slow  # trains a model
 def test_evaluate_on_a_labelled_folder_uses_the_training_errors(tiny_run, tmp_path):
     import visionkit
 
@@ -71,6 +74,7 @@ def test_evaluate_on_a_labelled_folder_uses_the_training_errors(tiny_run, tmp_pa
     assert (tmp_path / "eval" / "report.md").is_file() and (tmp_path / "eval" / "confusion.png").is_file()
 
 
+@pytest.mark.slow  # trains a model
 def test_resume_of_a_finished_run_and_bad_options_are_refused(tiny_run, tmp_path):
     import visionkit
 
@@ -87,6 +91,7 @@ def test_resume_of_a_finished_run_and_bad_options_are_refused(tiny_run, tmp_path
         visionkit.finetune(data, output=tmp_path / "z", learning_rat=0.1)
 
 
+@pytest.mark.slow  # trains a model
 def test_frozen_backbone_keeps_batch_norm_statistics_in_phase_two():
     """A pretrained backbone runs in inference mode: training the unfrozen top must not move BN statistics."""
     import keras
