@@ -82,3 +82,27 @@ def test_console_script_entry_point_errors_are_one_line():
     run = subprocess.run([sys.executable, "-m", "visionkit", "models", "info", "nope"], capture_output=True, text=True)
     assert run.returncode == 1 and run.stderr.strip().splitlines() == [
         "error: unknown model 'nope' (see `visionkit models list`)"]
+
+
+def test_every_option_is_spelled_like_its_api_keyword():
+    """``--fine-tune-lr`` feeds ``fine_tune_lr=``: an option's long name is its keyword with dashes (old spellings
+    are hidden aliases). Exceptions: how to render (``--format``, ``--json``), ``--no-augment`` (augment=False),
+    ``-k`` (k) and ``--names`` (a file holding the names)."""
+    import click
+
+    rendering_or_inverted = {"fmt", "as_json", "augment", "k", "names_file"}
+    ctx = click.Context(cli)
+    wrong = []
+
+    def walk(command, path):
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])
+            return
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and param.name not in rendering_or_inverted:
+                if "--" + param.name.replace("_", "-") not in param.opts:
+                    wrong.append(f"{' '.join(path)} {'/'.join(param.opts)} -> {param.name}")
+
+    walk(cli, [])
+    assert wrong == []

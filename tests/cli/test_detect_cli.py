@@ -97,3 +97,19 @@ def test_train_refuses_bad_labels_with_one_line(tmp_path):
     result = _invoke("detect", "train", data, "-o", tmp_path / "run")
     assert result.exit_code == 1 and "im1.txt:1: out-of-range coordinates" in result.output
     assert "Traceback" not in result.output
+
+
+def test_old_option_spellings_still_work_with_a_note(model, tmp_path):
+    data = make_yolo_dataset(tmp_path / "d", count=6)
+    val = CliRunner().invoke(cli, ["detect", "val", str(model), str(data), "--format", "yolo"])  # the data format, 0.1
+    assert val.exit_code == 0 and "mAP@0.5" in val.stdout, val.output
+    assert "--data-format" in val.stderr
+    as_json = CliRunner().invoke(cli, ["detect", "val", str(model), str(data), "--output-format", "json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["images"] == 6
+    anchors = CliRunner().invoke(cli, ["detect", "anchors", str(data), "-k", "2", "--format", "yolo", "--json"])
+    assert anchors.exit_code == 0 and len(json.loads(anchors.stdout)["anchors"]) == 2
+    (data / "labels" / "im1.txt").write_text("0 0.5 0.5 3.0 0.1\n")  # stops before training: the options parsed
+    train = CliRunner().invoke(cli, ["detect", "train", str(data), "--finetune-lr", "1e-4", "--format", "yolo",
+                                     "-o", str(tmp_path / "run")])
+    assert train.exit_code == 1 and "out-of-range coordinates" in train.stderr
+    assert "--finetune-lr is now --fine-tune-lr" in train.stderr
