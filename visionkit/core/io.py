@@ -217,11 +217,16 @@ def iter_images(
 ) -> Iterator[LoadedImage]:
     """Decode ``sources`` in a thread pool, in order, yielding a LoadedImage per source.
 
-    ``transform`` (array -> array) runs in the worker threads too, e.g. resize and crop. A bad file yields an item with ``error`` set; iteration goes on. Pillow releases the GIL
-    while decoding, so threads overlap decoding with whatever the caller does (inference).
+    ``transform`` (array -> array) runs in the worker threads too, e.g. resize and crop. A bad file yields an item
+    with ``error`` set; iteration goes on. Pillow releases the GIL while decoding, so threads overlap decoding with
+    whatever the caller does (inference). A single source is decoded in this thread (no pool to start).
     """
-    from concurrent.futures import ThreadPoolExecutor
     from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    if isinstance(sources, (list, tuple)) and len(sources) == 1:
+        yield _load_one(sources[0], draft, max_pixels, transform)
+        return
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         pending: deque = deque()

@@ -90,7 +90,7 @@ def _detect_images(images, detector: LoadedModel, conf, iou, classes, max_det, a
     def transform(image):
         return (*letterbox(image, detector.input_size), image if save is not None else None)
 
-    for index, item in enumerate(_decoded(sources, transform, workers)):
+    for index, item in enumerate(iter_images(sources, workers=workers or 2, transform=transform)):
         if not item.ok:
             results[index] = Detections(source_name(sources[index], index), model=detector.name, error=item.error)
             done += 1
@@ -104,20 +104,6 @@ def _detect_images(images, detector: LoadedModel, conf, iou, classes, max_det, a
     if on_progress:
         on_progress(len(sources), len(sources))
     return [r for r in results if r is not None]
-
-
-def _decoded(sources: list, transform, workers: int | None):
-    """Decoded, transformed images in order; one image is decoded in this thread (no pool to start)."""
-    if len(sources) != 1:
-        yield from iter_images(sources, workers=workers or 2, transform=transform)
-        return
-    from visionkit.core.errors import InputError
-    from visionkit.core.io import LoadedImage, load_image
-
-    try:
-        yield LoadedImage(source_name(sources[0], 0), transform(load_image(sources[0])))
-    except InputError as error:
-        yield LoadedImage(source_name(sources[0], 0), error=str(error))
 
 
 def _save_annotated(image: np.ndarray, result: Detections, folder: Path, index: int, taken: set) -> None:
