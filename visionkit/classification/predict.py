@@ -7,12 +7,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from visionkit.core.errors import UsageError
 from visionkit.classification.config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEFAULT_TOP_K
 from visionkit.classification.results import Classification, Prediction
+from visionkit.core.errors import UsageError
 from visionkit.core.io import ImageSource, as_sources, iter_images, source_name
 from visionkit.core.preprocess import as_probabilities, make_transform
-
 
 
 def top_k_predictions(probabilities: np.ndarray, names: Sequence[str], k: int) -> tuple[Prediction, ...]:
