@@ -101,9 +101,22 @@ OLD_PACKAGES = ("visionkit.data", "visionkit.models", "visionkit.ops", "visionki
 _ROOT = Path(__file__).resolve().parent
 
 
+def _importer() -> str:
+    """The ``__name__`` of the module whose code asked for the import (importlib's own frames skipped)."""
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib")
+                                 or frame.f_code.co_filename in (__file__, importlib.__file__)):
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
 def _warn(old: str, new: str) -> None:
-    """A DeprecationWarning attributed to the code that imported ``old``: ``warnings`` skips importlib's own
-    frames when it counts ``stacklevel``, so 3 is this function, ``exec_module``, then the importer."""
+    """A DeprecationWarning attributed to the code that imported ``old`` (``warnings`` skips importlib's frames
+    when it counts ``stacklevel``: 3 is this function, ``exec_module``, then the importer). Not for visionkit's own
+    modules still on old paths (those another branch is editing; ``tests/test_layout.py`` lists them), so that
+    ``-W error::DeprecationWarning`` breaks only code that needs changing."""
+    if _importer().startswith("visionkit."):
+        return
     warnings.warn(f"{old} is deprecated: import {new} instead (the old path goes in the next release)",
                   DeprecationWarning, stacklevel=3)
 

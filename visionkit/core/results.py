@@ -62,9 +62,12 @@ class Result:
     def save(self, path: str | os.PathLike) -> str:
         """Write the result to ``path``, atomically: ``.json`` one object, ``.jsonl`` one line, ``.csv`` its rows,
         anything else an aligned table. Returns the path."""
-        from visionkit.core.writers import emit, format_from_path, write_json_atomic
+        from pathlib import Path
 
-        fmt = format_from_path(path, default="table")
+        from visionkit.core.writers import emit, write_json_atomic
+
+        suffix = Path(path).suffix.lower().lstrip(".")
+        fmt = suffix if suffix in ("json", "jsonl", "csv") else "table"
         if fmt == "json":
             write_json_atomic(path, self.to_dict())
         else:

@@ -225,6 +225,10 @@ class PairEvaluation(Result):
     target_far: float
     accuracy_2fold: float | None = None
 
+    @property
+    def source(self) -> str:
+        return f"{self.pairs} pairs"
+
     def to_dict(self) -> dict:
         data = super().to_dict()
         if self.accuracy_2fold is None:

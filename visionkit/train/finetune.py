@@ -19,6 +19,7 @@ from typing import Callable
 from visionkit.core.errors import UsageError
 from visionkit.core.training import TrainConfig
 from visionkit.train.config import CLASS_WEIGHTS, DEFAULT_OUTPUT, FinetuneOptions
+from visionkit.train.results import TrainingRun
 from visionkit.train.run import run
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _saved_settings(run_dir: Path) -> tuple[FinetuneOptions, TrainConfig]:
 
 
 def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, resume: bool = False,
-             quiet: bool = False, on_progress: Callable[[int, int], None] | None = None, **settings):
+             quiet: bool = False, on_progress: Callable[[int, int], None] | None = None, **settings) -> TrainingRun:
     """Train a classifier on ``data/<class>/*`` (or ``data/train``, ``data/dev``[, ``data/test``]) and evaluate it.
 
     ``settings`` are the fields of :class:`FinetuneOptions` (base, weights, freeze, head, cache_features, dropout,
