@@ -37,7 +37,7 @@ def test_sigmoid_head_has_one_channel():
     out = np.asarray(model(pixels))
     assert out.shape == (1, 32, 32, 1) and ((out > 0) & (out < 1)).all()
     head = model.get_layer("segmentation_head")  # the output is the logistic sigmoid of the head's 1x1 conv
-    features = np.asarray(keras.Model(model.inputs, head.input)(pixels))
+    features = np.asarray(keras.Model(model.inputs[0], head.input)(pixels))
     kernel, bias = head.get_weights()
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-(features @ kernel[0, 0] + bias))), atol=1e-5)
 
