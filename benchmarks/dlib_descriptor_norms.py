@@ -72,7 +72,11 @@ def report(name: str, descriptors: np.ndarray, labels: np.ndarray) -> None:
         print(f"  normalised ‖â − b̂‖² ≤ {t:.4f} ({label}): disagrees with the raw rule on {(same != raw_same).sum()} "
               f"pairs ({(same != raw_same).mean():.2%}); accuracy {(same == truth).mean():.4f}, "
               f"false accepts {(same & ~truth).sum()}, false rejects {(~same & truth).sum()}")
-    assert disagree == (((normalised <= tau) != raw_same).sum())
+    differ = (normalised <= tau) != raw_same
+    assert disagree == differ.sum()
+    if differ.any():
+        print(f"  pairs decided differently at τ = {tau:.4f}: raw distances {raw[differ].min():.4f} – "
+              f"{raw[differ].max():.4f}, squared normalised {normalised[differ].min():.4f} – {normalised[differ].max():.4f}")
     raw_roc, unit_roc = roc_summary(raw, truth), roc_summary(normalised, truth)
     print(f"  equal error rate (s1–s20, for reference): raw {raw_roc.eer:.4f} at ‖a − b‖ = {raw_roc.threshold_eer:.4f} "
           f"(AUC {raw_roc.auc:.4f}); normalised {unit_roc.eer:.4f} at ‖â − b̂‖² = {unit_roc.threshold_eer:.4f} "
