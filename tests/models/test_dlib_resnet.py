@@ -84,6 +84,16 @@ def test_the_real_file_cut_or_corrupted_is_a_weights_error():
         parse_dnn(data, one_block_less, "model.dat")
 
 
+def test_conversion_refuses_a_file_whose_layers_differ_from_the_network(tmp_path):
+    data = _weights_file().read_bytes()
+    start = data.index(b"max_pool_2") + len(b"max_pool_2")
+    assert data[start:start + 12] == bytes.fromhex("010301030102010201000100")  # 3×3, stride 2, padding 0
+    padded = tmp_path / "padded_pool.dat"
+    padded.write_bytes(data[:start + 9] + b"\x01" + data[start + 10:])  # padding_y = 1
+    with pytest.raises(WeightsError, match=r"padded_pool\.dat: the max_pool layer at byte \d+ does not match"):
+        dr.convert_dlib_resnet(padded)
+
+
 @pytest.fixture(scope="session")
 def dlib_encoder(model_cache):
     """The registry conversion, once per session (cached as .keras in the session cache)."""

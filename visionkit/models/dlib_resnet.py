@@ -186,28 +186,32 @@ def _folded_conv(con: DlibLayer, affine: DlibLayer, filters: int, kernel: int, s
     return [kernel_values.astype(np.float32), (bias * gamma + beta).astype(np.float32)]
 
 
+def _check_parameterless_layers(layers_from_input: list[DlibLayer], path: str) -> None:
+    """ReLUs enabled, the stem pool 3×3/2 and the shortcut pools 2×2/2 without padding, a global pool at the end."""
+    windows = {"max_pool": (3, 3), "avg_pool": (2, 2)}
+    for layer in layers_from_input[:-2]:
+        if layer.kind == "relu":
+            _expect(layer, not layer.fields["disabled"], "a disabled relu", path)
+        if layer.kind in windows:
+            fields = layer.fields
+            _expect(layer, (fields["size"], fields["stride"], fields["padding"]) == (windows[layer.kind], (2, 2), (0, 0)),
+                    f"{fields}, expected a {windows[layer.kind]} window, stride 2, no padding", path)
+    _expect(layers_from_input[-2], layers_from_input[-2].fields["everything"], "expected avg_pool_everything", path)
+
+
 def convert_dlib_resnet(path: str | os.PathLike, normalize: bool = True):
     """Read ``dlib_face_recognition_resnet_model_v1.dat`` and return :func:`dlib_resnet_v1` with its weights."""
     path = str(path)
     net = read_dnn(path, dlib_layer_kinds())
     _expect(net.input, tuple(net.input.fields["size"]) == (INPUT_SIZE, INPUT_SIZE),
             f"input {net.input.fields['size']}, expected {INPUT_SIZE}×{INPUT_SIZE}", path)
-    model = dlib_resnet_v1(input_mean=net.input.fields["mean"], normalize=normalize)
     layers_from_input = net.layers
-    cons = [i for i, layer in enumerate(layers_from_input) if layer.kind == "con"]
-    for position, layer in enumerate(layers_from_input):
-        if layer.kind in ("relu", "max_pool", "avg_pool"):
-            _expect(layer, not layer.fields.get("disabled", False), "a disabled layer", path)
-        if layer.kind == "max_pool":
-            _expect(layer, layer.fields["size"] == (3, 3) and layer.fields["stride"] == (2, 2)
-                    and layer.fields["padding"] == (0, 0), f"{layer.fields}, expected 3×3/2 without padding", path)
-        if layer.kind == "avg_pool" and position < len(layers_from_input) - 2:
-            _expect(layer, layer.fields["size"] == (2, 2) and layer.fields["stride"] == (2, 2)
-                    and layer.fields["padding"] == (0, 0), f"{layer.fields}, expected 2×2/2 without padding", path)
-    _expect(layers_from_input[-2], layers_from_input[-2].fields["everything"], "expected avg_pool_everything", path)
+    _check_parameterless_layers(layers_from_input, path)
+    model = dlib_resnet_v1(input_mean=net.input.fields["mean"], normalize=normalize)
     specs = [(STEM_FILTERS, STEM_KERNEL, 2)]
     for _, filters, stride in _blocks():
         specs += [(filters, 3, stride), (filters, 3, 1)]
+    cons = [i for i, layer in enumerate(layers_from_input) if layer.kind == "con"]
     for name, index, (filters, kernel, stride) in zip(conv_layer_names(), cons, specs, strict=True):
         values = _folded_conv(layers_from_input[index], layers_from_input[index + 1], filters, kernel, stride, path)
         model.get_layer(name).set_weights(values)
@@ -218,5 +222,5 @@ def convert_dlib_resnet(path: str | os.PathLike, normalize: bool = True):
     return model
 
 
-__all__ = ["dlib_resnet_v1", "stage_sizes", "convert_dlib_resnet", "dlib_add_prev", "dlib_layer_kinds", "conv_layer_names",
+__all__ = ["dlib_resnet_v1", "convert_dlib_resnet", "dlib_add_prev", "dlib_layer_kinds", "conv_layer_names", "stage_sizes",
            "CHIP_TEMPLATE_150"]
