@@ -77,6 +77,8 @@ def test_the_real_file_cut_or_corrupted_is_a_weights_error():
     for end in (0, 1, 2, 17, 29, 300, 333, 345, 360, 5000, len(data) // 3, len(data) - 4, len(data) - 1):
         with pytest.raises(WeightsError, match=r"model\.dat: .* at byte \d+"):
             parse_dnn(data[:end], kinds, "model.dat")
+    with pytest.raises(WeightsError, match=r"fc_ params declares 256×128×1×1 floats \(131072 bytes\) but only 1\d+ bytes"):
+        parse_dnn(data[:-1000], kinds, "model.dat")
     with pytest.raises(WeightsError, match="found 'con_7'"):
         parse_dnn(data.replace(b"con_4", b"con_7", 1), kinds, "model.dat")
     one_block_less = kinds[:3] + kinds[14:]  # without the outermost downsampling block (11 wrappers)

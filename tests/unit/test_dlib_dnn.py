@@ -181,10 +181,14 @@ def test_wrong_version_string_names_it_and_the_offset(tiny):
 
 
 def test_a_huge_declared_tensor_is_refused_before_allocating(tiny):
-    huge = enc_int(2) + enc_dims((10**6, 10**6, 10**6, 10**6))
-    data, _ = tiny_network(np.random.default_rng(0), tensor_override=huge)
-    with pytest.raises(WeightsError, match=r"declares 1000000×1000000×1000000×1000000 floats \(4\d+ bytes\)"):
-        parse_dnn(data, KINDS, "huge.dat")
+    for dims in ((10**6, 10**6, 10**6, 10**6), (0, 10**12, 10**12, 1)):  # an empty tensor of absurd shape as well
+        data, _ = tiny_network(np.random.default_rng(0), tensor_override=enc_int(2) + enc_dims(dims))
+        with pytest.raises(WeightsError, match=rf"declares dimensions \({dims[0]}, {dims[1]}, .* the whole file"):
+            parse_dnn(data, KINDS, "huge.dat")
+    data = tiny[0]
+    cut = data.index(enc_str("con_4")) + 40  # inside the first convolution's 4·3·3·3 + 4 parameters
+    with pytest.raises(WeightsError, match=r"con_ params declares dimensions \(112, 1, 1, 1\), more floats than"):
+        parse_dnn(data[:cut], KINDS, "cut.dat")
     negative = enc_int(2) + enc_int(-1) + enc_dims((1, 1, 1))
     with pytest.raises(WeightsError, match="negative dimensions"):
         parse_dnn(tiny_network(np.random.default_rng(0), tensor_override=negative)[0], KINDS, "neg.dat")

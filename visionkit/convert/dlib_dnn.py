@@ -149,6 +149,8 @@ class _Cursor:
         dims = tuple(self.integer(f"{what} dimension", 8) for _ in range(4))
         if min(dims) < 0:
             raise self.fail(f"{what} has negative dimensions {dims}", start)
+        if 4 * math.prod(max(d, 1) for d in dims) > len(self.data):  # even an empty tensor's shape must be sane
+            raise self.fail(f"{what} declares dimensions {dims}, more floats than the whole file holds", start)
         return dims
 
     def tensor(self, what: str) -> np.ndarray:
