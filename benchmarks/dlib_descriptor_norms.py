@@ -51,6 +51,7 @@ def best_agreement(normalised: np.ndarray, raw_same: np.ndarray) -> tuple[float,
 
 
 def report(name: str, descriptors: np.ndarray, labels: np.ndarray) -> None:
+    from visionkit.models.dlib_resnet import DLIB_DISTANCE_THRESHOLD
     from visionkit.ops.face_metrics import roc_summary
 
     norms = np.linalg.norm(descriptors, axis=1)
@@ -61,13 +62,13 @@ def report(name: str, descriptors: np.ndarray, labels: np.ndarray) -> None:
     unit = descriptors / norms[:, None]
     normalised = ((unit[i] - unit[j]) ** 2).sum(axis=1)
     truth = labels[i] == labels[j]
-    raw_same = raw <= 0.6
+    raw_same = raw <= DLIB_DISTANCE_THRESHOLD
     tau, disagree = best_agreement(normalised, raw_same)
-    naive = 0.36 / np.median(norms) ** 2
+    naive = DLIB_DISTANCE_THRESHOLD ** 2 / np.median(norms) ** 2
     print(f"  pairs: {len(raw)} ({truth.sum()} same person)")
-    print(f"  raw rule  ‖a − b‖ ≤ 0.6: accuracy {(raw_same == truth).mean():.4f}, "
+    print(f"  raw rule  ‖a − b‖ ≤ {DLIB_DISTANCE_THRESHOLD}: accuracy {(raw_same == truth).mean():.4f}, "
           f"false accepts {(raw_same & ~truth).sum()}, false rejects {(~raw_same & truth).sum()}")
-    for label, t in (("best-agreeing", tau), ("0.36 / median norm²", naive)):
+    for label, t in (("best-agreeing", tau), ("0.6² / median norm²", naive)):
         same = normalised <= t
         print(f"  normalised ‖â − b̂‖² ≤ {t:.4f} ({label}): disagrees with the raw rule on {(same != raw_same).sum()} "
               f"pairs ({(same != raw_same).mean():.2%}); accuracy {(same == truth).mean():.4f}, "
