@@ -2,7 +2,7 @@
 
 No YOLOv4 weights exist offline, so a small cfg using every YOLOv4 feature (mish, swish, relu, logistic, route
 groups, absolute route indices, grouped convolution, max-pool stride 1 with sizes 2 and 5, shortcut, upsample,
-two [yolo] heads with scale_x_y) gets random weights written by ``darknet_files`` (which shares nothing with the
+two [yolo] heads with scale_x_y) gets random weights written by ``darknet_reference`` (which shares nothing with the
 converter); both readers convert it and their outputs are compared: the raw head tensors and the decoded boxes,
 objectness and class scores of cv2's own [yolo] layers. The official cfgs in ``data/darknet`` are built and their
 sizes checked against the published weights files.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.models.darknet_files import write_random_weights
+from tests.models.darknet_reference import cv2_head_layers, write_random_weights
 from visionkit.errors import ModelError, WeightsError
 
 DATA = Path(__file__).parent / "data" / "darknet"
@@ -172,13 +172,6 @@ def cv2_dnn():
     return cv2
 
 
-def head_layers(net) -> tuple[list[str], list[str]]:
-    """cv2's names for the tensors feeding each [yolo] layer (just before its permute) and the [yolo] layers."""
-    names = list(net.getLayerNames())
-    yolo = [n for n in names if n.startswith("yolo_")]
-    return [names[names.index(n) - 2] for n in yolo], yolo
-
-
 def compare_with_cv2(cv2, cfg: Path, weights: Path, images: np.ndarray, thresh: float = 0.2):
     """(max |raw diff| per head, max |decoded diff|) of visionkit against cv2.dnn on the same cfg + weights.
 
@@ -190,7 +183,7 @@ def compare_with_cv2(cv2, cfg: Path, weights: Path, images: np.ndarray, thresh: 
 
     converted = convert_darknet(cfg, weights)
     net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
-    feeds, yolo = head_layers(net)
+    feeds, yolo = cv2_head_layers(net)
     size = converted.model.input_shape[1:3]
     raw_diff, decoded_diff = np.zeros(len(feeds)), 0.0
     for image in images:

@@ -256,7 +256,9 @@ def save_half_precision_weights(model: keras.Model, path: str | os.PathLike) -> 
         full = Path(folder) / "float32.weights.h5"
         model.save_weights(full)
         with h5py.File(full, "r") as source, atomic_path(path) as tmp:
-            with h5py.File(tmp, "w", track_order=True) as target:
+            untimed = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+            untimed.set_obj_track_times(False)  # HDF5 stamps every group with its creation time otherwise
+            with h5py.File(h5py.h5f.create(os.fsencode(tmp), h5py.h5f.ACC_TRUNC, fcpl=untimed)) as target:
                 _copy_as_half(source, target)
     return path
 
@@ -268,7 +270,9 @@ def _copy_as_half(source, target) -> None:
     for key in source:
         item = source[key]
         if isinstance(item, h5py.Group):
-            _copy_as_half(item, target.create_group(key, track_order=True))
+            untimed = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+            untimed.set_obj_track_times(False)
+            _copy_as_half(item, h5py.Group(h5py.h5g.create(target.id, key.encode(), gcpl=untimed)))
             continue
         data = item[()]
         if data.dtype == np.float32:
