@@ -305,3 +305,39 @@ def test_weights_problems_get_one_clear_error(tmp_path):
             convert_darknet(tmp_path / "v4.cfg", tmp_path / name)
     (tmp_path / "long.weights").write_bytes(data + b"\x01" * 10)  # darknet ignores what it does not read
     assert convert_darknet(tmp_path / "v4.cfg", tmp_path / "long.weights").trailing_bytes == 10
+
+
+def test_multi_head_import_round_trips_through_a_keras_file(tmp_path, isolated_cache):
+    """``import_darknet`` saves the list-of-heads model and its decoding metadata; loading gives the same outputs."""
+    from visionkit.convert.darknet import convert_darknet, import_darknet
+    from visionkit.weights import load_model_file
+
+    (tmp_path / "v4.cfg").write_text(SYNTHETIC_V4)
+    write_random_weights(tmp_path / "v4.weights", SYNTHETIC_V4, seed=3)
+    path = import_darknet(tmp_path / "v4.cfg", tmp_path / "v4.weights", "tiny_v4", names=list("abcd"))
+    loaded = load_model_file(path)
+    converted = convert_darknet(tmp_path / "v4.cfg", tmp_path / "v4.weights")
+    assert loaded.class_names == list("abcd") and loaded.spec.task == "detect"
+    assert loaded.extra["heads"] == converted.heads == loaded.spec.options["heads"]
+    assert loaded.extra["class_activation"] == "logistic" and loaded.extra["trailing_bytes"] == 0
+    image = np.random.default_rng(7).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    for a, b in zip(loaded.model(image), converted.model(image)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_registry_cfg_is_checked_against_its_pinned_sha256(tmp_path, isolated_cache):
+    import hashlib
+
+    from visionkit.convert.darknet import registry_detector
+    from visionkit.registry import ModelSpec, WeightsSource
+
+    (tmp_path / "v4.cfg").write_text(SYNTHETIC_V4)
+    write_random_weights(tmp_path / "v4.weights", SYNTHETIC_V4)
+    good = hashlib.sha256(SYNTHETIC_V4.encode()).hexdigest()
+    spec = ModelSpec(name="v4_remote", task="detect", builder="visionkit.convert.darknet:registry_detector",
+                     options={"cfg_url": (tmp_path / "v4.cfg").as_uri(), "cfg_sha256": "0" * 64},
+                     weights=WeightsSource(source="url", url=(tmp_path / "v4.weights").as_uri()))
+    with pytest.raises(WeightsError, match="does not match its sha256 000000000000"):
+        registry_detector(spec)
+    spec = ModelSpec(**{**spec.__dict__, "options": {**spec.options, "cfg_sha256": good}})
+    assert registry_detector(spec).is_file()
