@@ -58,6 +58,9 @@ def test_heads_are_concatenated_in_order_and_scored_like_detections():
     np.testing.assert_allclose(boxes[:8], first[0])
     np.testing.assert_allclose(scores[:8], first[1] * first[2].max(axis=1))
     np.testing.assert_array_equal(class_ids[8:], decode(fine, ANCHORS, 1.0, "logistic")[2].argmax(axis=1))
+    single = head_detections(fine, heads[1:])  # a one-head model's output comes unwrapped
+    for a, b in zip(single, head_detections([fine], heads[1:])):
+        np.testing.assert_array_equal(a, b)
     v2_boxes, v2_scores, _ = detections(fine, ANCHORS)
     np.testing.assert_allclose(boxes[8:], v2_boxes)
     assert not np.allclose(scores[8:], v2_scores)  # logistic vs softmax classes

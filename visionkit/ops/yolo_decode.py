@@ -21,7 +21,8 @@ The Keras models' output contract (what :mod:`visionkit.convert.darknet` builds 
   feeding the head). Beside it the metadata ``heads``: one dict per output with ``anchors`` (B_h, 2) as
   fractions of the input (the head's masked anchors / input size), ``scale_x_y``, and for information
   ``anchors_px``, ``stride``, ``grid``; plus ``num_classes`` and ``class_activation`` (``"logistic"``). Decode one
-  image with :func:`head_detections`.
+  image with :func:`head_detections`. (Keras unwraps a one-element output list, so a model with a single
+  ``[yolo]`` head returns a bare tensor: what marks the YOLOv3 contract is the ``heads`` metadata, not the type.)
 
 Boxes come out as ``xyxy`` fractions of the network input (the letterboxed canvas); the TensorFlow twin inside
 the loss (:func:`visionkit.ops.yolo_loss.decode_boxes`) is tested to agree with the YOLOv2 decode.
@@ -96,10 +97,13 @@ def head_detections(raws: Sequence, heads: Sequence[dict], class_activation: str
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One YOLOv3/v4 image's candidates from all its heads, concatenated in head order.
 
-    ``raws``: the model's outputs for one image, each (S_h, S_w, B_h, 5 + C); ``heads``: the metadata dicts
-    (``anchors``, optional ``scale_x_y``). Returns boxes (N, 4) rel xyxy, score = objectness x best class
-    probability, class id — the same as :func:`detections`, so NMS and the rest of postprocessing are shared.
+    ``raws``: the model's outputs for one image, each (S_h, S_w, B_h, 5 + C) (one array for a one-head model);
+    ``heads``: the metadata dicts (``anchors``, optional ``scale_x_y``). Returns boxes (N, 4) rel xyxy, score =
+    objectness x best class probability, class id — as :func:`detections` does, so NMS and the rest of
+    postprocessing are shared.
     """
+    if isinstance(raws, np.ndarray) and raws.ndim == 4 and len(heads) == 1:
+        raws = [raws]  # a one-head model's output, unwrapped by Keras
     if len(raws) != len(heads):
         raise ModelError(f"{len(raws)} head outputs but metadata for {len(heads)} heads")
     parts = [decode(raw, head["anchors"], float(head.get("scale_x_y", 1.0)), class_activation)
