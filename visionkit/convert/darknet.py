@@ -220,9 +220,10 @@ def darknet_detector(cfg: str, cfg_sha256: str = "", heads: list | None = None, 
         raise WeightsError(f"{path}: sha256 does not match the registry's {cfg_sha256[:12]}…; reinstall visionkit")
     built = darknet_architecture(path)
     stated = {"heads": heads, "anchors": anchors, "num_classes": num_classes, "class_activation": class_activation}
-    for key, value in built.detector_options().items():
-        if stated.get(key) is not None and not _same(stated[key], value):
-            raise ModelError(f"registry options {key}={stated[key]!r} disagree with {path.name} ({value!r})")
+    derived = built.detector_options()
+    for key, value in stated.items():
+        if value is not None and not _same(value, derived.get(key)):
+            raise ModelError(f"registry options {key}={value!r} disagree with {path.name} ({derived.get(key)!r})")
     return built.model
 
 
