@@ -281,12 +281,15 @@ def test_mismatched_files_are_refused(tiny_net, tmp_path):
     (tmp_path / "short.weights").write_bytes(data[:-400])
     with pytest.raises(WeightsError, match="end before"):
         convert_darknet(folder / "tiny.cfg", tmp_path / "short.weights")
-    (tmp_path / "long.weights").write_bytes(data + b"\0" * 8)
-    with pytest.raises(WeightsError, match="2 weights left over"):
-        convert_darknet(folder / "tiny.cfg", tmp_path / "long.weights")
-    (tmp_path / "v3.cfg").write_text(TINY_CFG.replace("[reorg]", "[upsample]"))
-    with pytest.raises(ModelError, match=r"\[upsample\] is not supported"):
-        convert_darknet(tmp_path / "v3.cfg", folder / "tiny.weights")
+    (tmp_path / "long.weights").write_bytes(data + b"\0" * 9)
+    long = convert_darknet(folder / "tiny.cfg", tmp_path / "long.weights")  # darknet reads what it needs
+    assert long.trailing_bytes == 9 and long.values == (len(data) - 20) // 4
+    (tmp_path / "other.cfg").write_text(TINY_CFG.replace("[reorg]", "[local]"))
+    with pytest.raises(ModelError, match=r"cfg line 86: \[local\] \(layer 13\): darknet section \[local\] is not"):
+        convert_darknet(tmp_path / "other.cfg", folder / "tiny.weights")
+    (tmp_path / "nosoftmax.cfg").write_text(TINY_CFG.replace("softmax=1", "softmax=0"))
+    with pytest.raises(ModelError, match=r"cfg line \d+: \[region\] only softmax=1"):
+        convert_darknet(tmp_path / "nosoftmax.cfg", folder / "tiny.weights")
 
 
 def test_cli_import_darknet(tiny_net, tmp_path, isolated_cache):

@@ -1,69 +1,31 @@
-"""Darknet YOLOv2 / YOLOv2-tiny (``.cfg`` + ``.weights``) to a Keras detector that visionkit can run.
+"""Darknet detectors (``.cfg`` + ``.weights``: YOLOv2, YOLOv3, YOLOv4, their tiny versions) to Keras, and back out.
 
-The cfg is an INI-like list of sections; supported: ``[net]``, ``[convolutional]``, ``[maxpool]``, ``[route]``,
-``[reorg]`` and ``[region]`` (what YOLOv2 and YOLOv2-tiny use; YOLOv3's ``[yolo]``/``[shortcut]``/``[upsample]``
-are refused with a clear message). The weights file is a header (major, minor, revision as int32, then the images
-seen as int64 from format 0.2 on, else int32) followed by float32 arrays, per convolutional layer in order:
-biases, then (with ``batch_normalize=1``) scales, rolling means and rolling variances, then the kernel as
-(filters, channels, size, size). Everything must be used exactly once, else the cfg does not match the weights.
+- :func:`convert_darknet` builds the Keras model a cfg describes and loads the weights as darknet reads them
+  (the section semantics, each from the darknet C sources, are in :mod:`visionkit.convert.darknet_sections`;
+  reading the two files is :mod:`visionkit.convert.darknet_cfg`);
+- :func:`import_darknet` saves a converted detector (``.keras`` + ``.json``) for ``visionkit detect -m NAME``;
+- :func:`registry_detector` downloads a registry entry's cfg and weights (both hash-checked) and converts once;
+- :func:`darknet_detector` is the registry builder for a detector bundled as a cfg plus a ``.weights.h5`` of
+  float16 values (:func:`save_half_precision_weights`), e.g. ``yolov3_tiny_coco``.
 
-Semantics follow the darknet C sources (public domain), as YAD2K did for Keras 1: batch normalisation is
-``(x - mean) / (sqrt(var) + 1e-6) * scale + bias`` (note: eps outside the root), folded here into the convolution;
-``leaky`` is slope 0.1; convolutions pad ``size // 2`` on every side when ``pad=1``; max-pooling pads
-``size - 1`` in all, ``(size - 1) // 2`` before, with -inf; ``[reorg]`` is darknet's own permutation (not
-``tf.nn.space_to_depth``: see :class:`DarknetReorg`); ``[region]`` anchors are in grid cells. Inputs are RGB
-pixels in [0, 255] (divided by 255 inside the model, as darknet feeds [0, 1]).
+The custom layers darknet needs (``[reorg]``, darknet's max-pool padding, ``[route]`` channel groups) live here,
+so that importing this module registers them before a ``.keras`` file is loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import ops
 
 from visionkit.errors import ModelError, WeightsError
 
-SUPPORTED = ("net", "network", "convolutional", "maxpool", "route", "reorg", "region")
-BN_EPSILON = 1e-6
-
-
-def parse_cfg(text: str) -> list[tuple[str, dict]]:
-    """``[section]`` headers and ``key=value`` lines -> [(section, {key: value})] (comments: ``#`` and ``;``)."""
-    sections: list[tuple[str, dict]] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
-        if not line:
-            continue
-        if line.startswith("["):
-            if not line.endswith("]"):
-                raise ModelError(f"cfg line {number}: malformed section header {raw.strip()!r}")
-            sections.append((line[1:-1].strip().lower(), {}))
-        elif "=" in line and sections:
-            key, value = line.split("=", 1)
-            sections[-1][1][key.strip()] = value.strip()
-        else:
-            raise ModelError(f"cfg line {number}: expected [section] or key=value, found {raw.strip()!r}")
-    if not sections or sections[0][0] not in ("net", "network"):
-        raise ModelError("a darknet cfg starts with a [net] section (input width, height, channels)")
-    return sections
-
-
-def read_weights(path: str | os.PathLike) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The header (major, minor, revision, seen) and the float32 values of a darknet ``.weights`` file."""
-    data = Path(path).read_bytes()
-    if len(data) < 16:
-        raise WeightsError(f"{path}: too short for a darknet weights file ({len(data)} bytes)")
-    major, minor, revision = np.frombuffer(data[:12], dtype="<i4")
-    wide = (major * 10 + minor) >= 2 and major < 1000 and minor < 1000
-    start = 20 if wide else 16
-    seen = int(np.frombuffer(data[12:start], dtype="<i8" if wide else "<i4")[0])
-    if (len(data) - start) % 4:
-        raise WeightsError(f"{path}: {len(data) - start} bytes after the header is not a whole number of floats")
-    return (int(major), int(minor), int(revision), seen), np.frombuffer(data[start:], dtype="<f4")
+logger = logging.getLogger("visionkit")
 
 
 @keras.saving.register_keras_serializable(package="visionkit")
@@ -99,7 +61,7 @@ class DarknetReorg(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="visionkit")
 class DarknetMaxPool(keras.layers.Layer):
-    """Darknet max-pooling: pad ``size - 1`` in all (``(size - 1) // 2`` before) with -inf, then a valid window."""
+    """Darknet max-pooling: pad ``padding`` in all (``padding // 2`` before) with -inf, then a valid window."""
 
     def __init__(self, size: int = 2, stride: int = 2, padding: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -124,112 +86,48 @@ class DarknetMaxPool(keras.layers.Layer):
         return {**super().get_config(), "size": self.size, "stride": self.stride, "padding": self.padding}
 
 
-@dataclass
-class _Reader:
-    values: np.ndarray
-    position: int = 0
-    path: str = ""
+@keras.saving.register_keras_serializable(package="visionkit")
+class DarknetChannelGroup(keras.layers.Layer):
+    """The ``group_id``-th of ``groups`` equal channel slices (``[route] groups=`` in ``route_layer.c``)."""
 
-    def take(self, count: int, what: str) -> np.ndarray:
-        if self.position + count > len(self.values):
-            raise WeightsError(f"{self.path}: the weights end before {what} (the cfg does not match this file)")
-        chunk = self.values[self.position:self.position + count]
-        self.position += count
-        return chunk
+    def __init__(self, groups: int = 1, group_id: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.group_id = int(groups), int(group_id)
 
+    def call(self, inputs):
+        width = inputs.shape[-1] // self.groups
+        return inputs[..., self.group_id * width:(self.group_id + 1) * width]
 
-@dataclass
-class DarknetModel:
-    """The converted model and what the detector needs: anchors (fractions of the input), classes."""
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] // self.groups)
 
-    model: keras.Model
-    anchors: list = field(default_factory=list)
-    num_classes: int = 0
-    header: tuple = ()
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "group_id": self.group_id}
 
 
-def _int(options: dict, key: str, default: int | None = None) -> int:
-    if key not in options and default is None:
-        raise ModelError(f"cfg section is missing {key}=")
-    return int(float(options.get(key, default)))
+def convert_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike):
+    """Build the Keras model a darknet cfg describes and load its ``.weights`` -> :class:`DarknetModel`.
+
+    Like darknet (``load_weights_upto``), only the values the cfg needs are read; the bytes after them are counted
+    in ``trailing_bytes`` and otherwise ignored.
+    """
+    from visionkit.convert.darknet_cfg import read_cfg, read_weights
+    from visionkit.convert.darknet_sections import build_model
+
+    sections = read_cfg(cfg_path)
+    converted = build_model(sections, read_weights(weights_path), Path(cfg_path).stem)
+    if converted.trailing_bytes:
+        logger.info("%s: %d bytes after the last weight the cfg uses (darknet ignores them too)",
+                    weights_path, converted.trailing_bytes)
+    return converted
 
 
-def _convolutional(x, options: dict, index: int, reader: _Reader):
-    filters, size = _int(options, "filters"), _int(options, "size", 1)
-    stride, pad = _int(options, "stride", 1), _int(options, "pad", 0)
-    padding = _int(options, "padding", 0) if not pad else size // 2
-    channels = x.shape[-1]
-    biases = reader.take(filters, f"layer {index} biases")
-    if _int(options, "batch_normalize", 0):
-        scales, mean, variance = (reader.take(filters, f"layer {index} batch norm") for _ in range(3))
-        factor = scales / (np.sqrt(variance) + BN_EPSILON)
-        biases = biases - mean * factor
-    else:
-        factor = np.ones(filters, dtype=np.float32)
-    kernel = reader.take(filters * channels * size * size, f"layer {index} weights").reshape(filters, channels, size, size)
-    kernel = (kernel * factor[:, None, None, None]).transpose(2, 3, 1, 0)
-    if padding:
-        x = layers.ZeroPadding2D(padding, name=f"pad_{index}")(x)
-    conv = layers.Conv2D(filters, size, stride, "valid", name=f"conv_{index}")
-    x = conv(x)
-    conv.set_weights([kernel.astype(np.float32), biases.astype(np.float32)])
-    activation = options.get("activation", "logistic")
-    if activation == "leaky":
-        return layers.LeakyReLU(0.1, name=f"leaky_{index}")(x)
-    if activation == "relu":
-        return layers.ReLU(name=f"relu_{index}")(x)
-    if activation == "logistic":
-        return layers.Activation("sigmoid", name=f"logistic_{index}")(x)
-    if activation != "linear":
-        raise ModelError(f"layer {index}: activation {activation!r} is not supported (leaky, relu, logistic, linear)")
-    return x
+def darknet_architecture(cfg_path: str | os.PathLike):
+    """The model a cfg describes, without weights; its ``values`` is how many float32 the weights must hold."""
+    from visionkit.convert.darknet_cfg import WeightsReader, read_cfg
+    from visionkit.convert.darknet_sections import build_model
 
-
-def convert_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike) -> DarknetModel:
-    """Build the Keras model a darknet YOLOv2 / YOLOv2-tiny cfg describes and load its weights."""
-    sections = parse_cfg(Path(cfg_path).read_text(encoding="utf-8"))
-    header, values = read_weights(weights_path)
-    reader = _Reader(values, path=str(weights_path))
-    net = sections[0][1]
-    shape = (_int(net, "height"), _int(net, "width"), _int(net, "channels", 3))
-    inputs = keras.Input(shape, name="pixels")
-    x = layers.Rescaling(1 / 255.0, name="to_unit")(inputs)
-    outputs: list = []
-    result = DarknetModel(model=None, header=header)
-    for index, (kind, options) in enumerate(sections[1:]):
-        if kind not in SUPPORTED:
-            raise ModelError(f"layer {index}: darknet section [{kind}] is not supported (YOLOv2 / YOLOv2-tiny use "
-                             f"{', '.join(SUPPORTED[2:])})")
-        if kind == "convolutional":
-            x = _convolutional(x, options, index, reader)
-        elif kind == "maxpool":
-            stride = _int(options, "stride", 1)  # darknet's defaults: stride 1, size = stride, padding = size - 1
-            size = _int(options, "size", stride)
-            x = DarknetMaxPool(size, stride, _int(options, "padding", size - 1), name=f"maxpool_{index}")(x)
-        elif kind == "route":
-            refs = [int(v) for v in options["layers"].split(",")]
-            sources = [outputs[r if r >= 0 else index + r] for r in refs]
-            x = sources[0] if len(sources) == 1 else layers.Concatenate(name=f"route_{index}")(sources)
-        elif kind == "reorg":
-            x = DarknetReorg(_int(options, "stride", 2), name=f"reorg_{index}")(x)
-        elif kind == "region":
-            count, classes = _int(options, "num"), _int(options, "classes")
-            biases = [float(v) for v in options["anchors"].split(",")]
-            if len(biases) != 2 * count or x.shape[-1] != count * (5 + classes):
-                raise ModelError(f"[region] needs {count} anchor pairs and {count * (5 + classes)} input channels, "
-                                 f"found {len(biases) // 2} pairs and {x.shape[-1]} channels")
-            rows, cols = x.shape[1], x.shape[2]
-            result.anchors = [[biases[2 * i] / cols, biases[2 * i + 1] / rows] for i in range(count)]
-            result.num_classes = classes
-            x = layers.Reshape((rows, cols, count, 5 + classes), name="region")(x)
-        outputs.append(x)
-    if reader.position != len(values):
-        raise WeightsError(f"{weights_path}: {len(values) - reader.position} weights left over after the last layer "
-                           f"(the cfg does not match this file)")
-    if not result.anchors:
-        raise ModelError(f"{cfg_path}: no [region] section; only YOLOv2-style detectors can be imported")
-    result.model = keras.Model(inputs, x, name=Path(cfg_path).stem)
-    return result
+    return build_model(read_cfg(cfg_path), WeightsReader(None), Path(cfg_path).stem)
 
 
 def imported_path(name: str) -> Path:
@@ -239,11 +137,20 @@ def imported_path(name: str) -> Path:
     return cache_dir() / "detectors" / f"{name}.keras"
 
 
+def check_class_names(names: list[str] | None, num_classes: int) -> list[str]:
+    """The class names for a detector of ``num_classes`` (default ``0 … C-1``); a ModelError when they do not fit."""
+    classes = list(names) if names else [str(i) for i in range(num_classes)]
+    if len(classes) != num_classes:
+        raise ModelError(f"{len(classes)} class names given for a detector of {num_classes} classes")
+    return classes
+
+
 def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike, name: str,
                    names: list[str] | None = None, output: str | os.PathLike | None = None) -> Path:
     """Convert a darknet detector and save it (``.keras`` + ``.json`` sidecar) for ``visionkit detect -m NAME``.
 
     ``names``: the class names (e.g. from ``coco.names``); default ``0 … C-1``. ``output``: another ``.keras`` path.
+    The sidecar's ``options``/``extra`` carry the decoding metadata (:meth:`DarknetModel.detector_options`).
     """
     from visionkit.registry import ModelSpec
     from visionkit.weights import save_model
@@ -251,24 +158,25 @@ def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike,
     if not name or any(c in name for c in "/\\ ") or name.startswith("."):
         raise ModelError(f"name {name!r} cannot be a file name; use letters, digits, '-' and '_'")
     converted = convert_darknet(cfg_path, weights_path)
-    classes = list(names) if names else [str(i) for i in range(converted.num_classes)]
-    if len(classes) != converted.num_classes:
-        raise ModelError(f"{len(classes)} class names given for a detector of {converted.num_classes} classes")
+    classes = check_class_names(names, converted.num_classes)
     height, width = converted.model.input_shape[1:3]
+    options = converted.detector_options()
     spec = ModelSpec(name=name, task="detect", builder="visionkit.convert.darknet:convert_darknet",
                      description=f"darknet {Path(cfg_path).name} + {Path(weights_path).name}", input_size=(height, width),
-                     options={"anchors": converted.anchors, "num_classes": converted.num_classes})
+                     options=options)
     target = Path(output) if output else imported_path(name)
-    save_model(converted.model, target, spec, classes, {"anchors": converted.anchors, "darknet_header": list(converted.header),
-                                                        "cfg": str(cfg_path), "weights": str(weights_path)})
+    extra = {**options, "darknet_header": list(converted.header), "trailing_bytes": converted.trailing_bytes,
+             "cfg": str(cfg_path), "weights": str(weights_path)}
+    save_model(converted.model, target, spec, classes, extra)
     return target
 
 
 def registry_detector(spec) -> Path:
     """A darknet registry entry (``options.cfg_url`` + ``weights.url``) downloaded once and converted into the cache.
 
-    The weights go through :func:`visionkit.weights.fetch` (hash checked, or recorded on first download);
-    ``visionkit models fetch NAME`` downloads them ahead of time.
+    The weights go through :func:`visionkit.weights.fetch` (hash checked, or recorded on first download); the cfg
+    is checked against ``options.cfg_sha256`` when the entry gives one. ``visionkit models fetch NAME`` downloads
+    the weights ahead of time.
     """
     target = imported_path(spec.name)
     if target.is_file():
@@ -278,10 +186,99 @@ def registry_detector(spec) -> Path:
     weights = fetch(spec)
     url = spec.options.get("cfg_url", "")
     try:
-        cfg = keras.utils.get_file(f"{spec.name}.cfg", url, cache_dir=str(weights_dir().parent),
-                                   cache_subdir=weights_dir().name)
+        cfg = keras.utils.get_file(f"{spec.name}.cfg", url, file_hash=spec.options.get("cfg_sha256") or None,
+                                   cache_dir=str(weights_dir().parent), cache_subdir=weights_dir().name)
     except Exception as error:  # get_file wraps every network failure in a plain Exception
         if isinstance(error, KeyboardInterrupt):
             raise
+        if "hash" in str(error).lower():  # a cached or downloaded cfg that is not the pinned one
+            raise WeightsError(f"{spec.name}: the cfg from {url} does not match its sha256 "
+                               f"{spec.options['cfg_sha256'][:12]}…") from None
         raise WeightsError(offline_message(spec).replace(spec.weights.url, url)) from None
     return import_darknet(cfg, weights, spec.name, spec.class_names() or None)
+
+
+def _cfg_file(cfg: str | os.PathLike) -> Path:
+    from visionkit.config import pretrained_dir
+
+    path = Path(cfg)
+    return path if path.is_absolute() else pretrained_dir() / path
+
+
+def darknet_detector(cfg: str, cfg_sha256: str = "", heads: list | None = None, anchors: list | None = None,
+                     num_classes: int | None = None, class_activation: str | None = None) -> keras.Model:
+    """Registry builder: the architecture of ``cfg`` (relative to ``pretrained/``), weights to be loaded after.
+
+    ``visionkit.weights.build`` then loads the entry's bundled ``.weights.h5`` (float16 values, cast to float32 by
+    Keras). The other keywords are the entry's decoding metadata; they must agree with what the cfg says, so a
+    registry entry cannot drift from its cfg.
+    """
+    path = _cfg_file(cfg)
+    if not path.is_file():
+        raise ModelError(f"darknet cfg {path} is missing; reinstall visionkit")
+    if cfg_sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != cfg_sha256.lower():
+        raise WeightsError(f"{path}: sha256 does not match the registry's {cfg_sha256[:12]}…; reinstall visionkit")
+    built = darknet_architecture(path)
+    stated = {"heads": heads, "anchors": anchors, "num_classes": num_classes, "class_activation": class_activation}
+    derived = built.detector_options()
+    for key, value in stated.items():
+        if value is not None and not _same(value, derived.get(key)):
+            raise ModelError(f"registry options {key}={value!r} disagree with {path.name} ({derived.get(key)!r})")
+    return built.model
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return bool(np.isclose(a, b, rtol=1e-6, atol=1e-9))
+    return a == b
+
+
+def save_half_precision_weights(model: keras.Model, path: str | os.PathLike) -> Path:
+    """``model``'s weights as a Keras ``.weights.h5`` whose float32 arrays are stored as float16.
+
+    Half the size; ``model.load_weights`` casts them back to float32 (the model still computes in float32). The
+    file holds only numeric HDF5 datasets (no pickle) and is written without HDF5 timestamps, so the same model
+    gives the same bytes; a value outside float16's range is an error rather than an ``inf``.
+    """
+    import tempfile
+
+    import h5py
+
+    from visionkit.writers import atomic_path
+
+    path = Path(path)
+    if not path.name.endswith(".weights.h5"):
+        raise ModelError(f"{path}: Keras weights files must end in .weights.h5")
+    with tempfile.TemporaryDirectory() as folder:
+        full = Path(folder) / "float32.weights.h5"
+        model.save_weights(full)
+        with h5py.File(full, "r") as source, atomic_path(path) as tmp:
+            untimed = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+            untimed.set_obj_track_times(False)  # HDF5 stamps every group with its creation time otherwise
+            with h5py.File(h5py.h5f.create(os.fsencode(tmp), h5py.h5f.ACC_TRUNC, fcpl=untimed)) as target:
+                _copy_as_half(source, target)
+    return path
+
+
+def _copy_as_half(source, target) -> None:
+    import h5py
+
+    target.attrs.update(dict(source.attrs))
+    for key in source:
+        item = source[key]
+        if isinstance(item, h5py.Group):
+            untimed = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+            untimed.set_obj_track_times(False)
+            _copy_as_half(item, h5py.Group(h5py.h5g.create(target.id, key.encode(), gcpl=untimed)))
+            continue
+        data = item[()]
+        if data.dtype == np.float32:
+            if np.abs(data).max(initial=0) >= np.finfo(np.float16).max:
+                raise WeightsError(f"{item.name}: values up to {np.abs(data).max():.4g} do not fit in float16")
+            data = data.astype(np.float16)
+        target.create_dataset(key, data=data, track_times=False)
+        target[key].attrs.update(dict(item.attrs))
