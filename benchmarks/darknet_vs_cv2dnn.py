@@ -2,7 +2,7 @@
 
 Usage:
   python benchmarks/darknet_vs_cv2dnn.py [--photos N] [--conf 0.25 0.05] [--iou 0.45]
-  python benchmarks/darknet_vs_cv2dnn.py --random-cfg tests/models/data/darknet/yolov4.cfg [--photos 2]
+  python benchmarks/darknet_vs_cv2dnn.py --random-cfg tests/convert/data/darknet/yolov4.cfg [--photos 2]
 
 Default: the official YOLOv3-tiny COCO files in ../shared/data/weights on examples/*.jpg and the first coco128
 images (N photos in all, letterboxed by visionkit; cv2.dnn gets the very same canvas). Printed per photo set:
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))  # the reference helpers live with the tests
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.models.darknet_reference import (compare_box_sets, cv2_boxes, cv2_forward, visionkit_boxes,  # noqa: E402
+from tests.convert.darknet_reference import (compare_box_sets, cv2_boxes, cv2_forward, visionkit_boxes,  # noqa: E402
                                             write_random_weights)
 from visionkit.convert.darknet import convert_darknet  # noqa: E402
 
@@ -41,15 +41,15 @@ def heads_of(model, canvas) -> list[np.ndarray]:
 
 
 def traced(model):
-    """The model call in one ``tf.function``, as :class:`visionkit.tasks.detect.Detector` runs it."""
+    """The model call in one ``tf.function``, as the detector handle runs it."""
     import tensorflow as tf
 
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
 
 def photos(count: int) -> list[tuple[str, np.ndarray]]:
-    from visionkit.io import load_image
-    from visionkit.ops.boxes import letterbox
+    from visionkit.core.io import load_image
+    from visionkit.detection.boxes import letterbox
 
     paths = sorted((REPO / "examples").glob("*.jpg")) + sorted(COCO128.glob("*.jpg"))
     return [(p.name, letterbox(load_image(p), (416, 416))[0]) for p in paths[:count]]
@@ -63,8 +63,8 @@ def cv2_net(cfg: Path, weights: Path):
 
 
 def official(args) -> None:
-    from visionkit.registry import get_spec
-    from visionkit.weights import build
+    from visionkit.core.registry import get_spec
+    from visionkit.core.model import build
 
     cfg, weights = WEIGHTS / "yolov3-tiny.cfg", WEIGHTS / "yolov3-tiny.weights"
     start = time.perf_counter()
@@ -125,7 +125,7 @@ def random_cfg(args) -> None:
         net = cv2_net(cfg, weights)
     height, width = converted.model.input_shape[1:3]
     worst_raw, worst_rows, magnitude = np.zeros(len(converted.heads)), 0.0, 0.0
-    from visionkit.ops.yolo_decode import decode
+    from visionkit.detection.decode import decode
 
     for canvas in np.random.default_rng(1).uniform(0, 255, (args.photos, height, width, 3)):
         theirs, rows = cv2_forward(cv2, net, canvas.astype(np.float32))

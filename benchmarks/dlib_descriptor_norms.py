@@ -20,9 +20,9 @@ import numpy as np
 def chips_of_att(dlib, predictor):
     import cv2
 
-    from visionkit.io import load_image
-    from visionkit.models.dlib_resnet import CHIP_TEMPLATE_150
-    from visionkit.tasks.face_align import detect_faces
+    from visionkit.core.io import load_image
+    from visionkit.faces.dlib_resnet import CHIP_TEMPLATE_150
+    from visionkit.faces.align import detect_faces
 
     labels, dlib_chips, template_chips = [], [], []
     for identity, path in ref.att_paths(range(1, 21)):
@@ -51,8 +51,8 @@ def best_agreement(normalised: np.ndarray, raw_same: np.ndarray) -> tuple[float,
 
 
 def report(name: str, descriptors: np.ndarray, labels: np.ndarray) -> None:
-    from visionkit.models.dlib_resnet import DLIB_DISTANCE_THRESHOLD
-    from visionkit.ops.face_metrics import roc_summary
+    from visionkit.faces.dlib_resnet import DLIB_DISTANCE_THRESHOLD
+    from visionkit.faces.metrics import roc_summary
 
     norms = np.linalg.norm(descriptors, axis=1)
     print(f"\n{name}: {len(descriptors)} faces; descriptor norms: min {norms.min():.3f}  median {np.median(norms):.3f}  "

@@ -17,7 +17,7 @@ def main() -> None:
     import keras
 
     import visionkit
-    from visionkit.io import load_image
+    from visionkit.core.io import load_image
 
     dlib, predictor, recognizer = ref.load_dlib()
     detector = dlib.get_frontal_face_detector()

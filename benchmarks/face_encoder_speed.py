@@ -21,7 +21,7 @@ BATCH = 32
 
 
 def real_chips(dlib, predictor, count: int) -> np.ndarray:
-    from visionkit.io import load_image
+    from visionkit.core.io import load_image
 
     detector = dlib.get_frontal_face_detector()
     chips = []

@@ -9,7 +9,7 @@ is their mean (the least-squares point for a fixed chip frame).
 Faces: AT&T s1–s20 only (s21–s30 are held out and never read here), the photos in examples/ and the faces MTCNN
 finds in coco128 (score ≥ 0.95, side ≥ 40 px). Fit: AT&T s1–s10, examples/, even-numbered coco128 faces.
 Validation: AT&T s11–s20 and odd-numbered coco128 faces, where chips cut with MTCNN + the template (a least-squares
-similarity, as visionkit.tasks.face_align does) are encoded with dlib and compared with dlib's own chips.
+similarity, as visionkit.faces.align does) are encoded with dlib and compared with dlib's own chips.
 
 Usage: python benchmarks/fit_dlib_chip_template.py   (about 2 minutes on 2 cores)
 """
@@ -27,8 +27,8 @@ MIN_SCORE, MIN_SIDE = 0.95, 40
 
 def collect(dlib, predictor):
     """Faces as dicts: set, source, image, MTCNN landmarks, box, dlib's chip and chip matrix."""
-    from visionkit.io import load_image
-    from visionkit.tasks.face_align import detect_faces
+    from visionkit.core.io import load_image
+    from visionkit.faces.align import detect_faces
 
     faces = []
 
@@ -84,7 +84,7 @@ def describe(values) -> str:
 def main() -> None:
     import cv2
 
-    from visionkit.tasks.face_align import canonical_template
+    from visionkit.faces.align import canonical_template
 
     started = time.perf_counter()
     dlib, predictor, recognizer = ref.load_dlib()

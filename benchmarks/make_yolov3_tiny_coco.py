@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from visionkit.convert.darknet import convert_darknet, save_half_precision_weights  # noqa: E402
-from visionkit.writers import write_text_atomic  # noqa: E402
+from visionkit.core.writers import write_text_atomic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "weights"

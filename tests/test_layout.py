@@ -12,7 +12,7 @@ Layers, bottom to top; a module may import its own layer's package and the layer
 
 ``visionkit._compat`` (old import paths) imports nothing of visionkit and may be used anywhere; ``__version__`` may
 be read from ``visionkit`` anywhere. There are no import cycles. Old module paths (``visionkit.ops.nms`` …) are
-resolved through the compat table; only files another branch is still editing may use them.
+resolved through the compat table for user code; no visionkit module uses them.
 """
 
 from __future__ import annotations
@@ -27,11 +27,6 @@ TASKS = ("classification", "train", "detection", "segmentation", "faces", "style
 LAYER = {"core": 1, "convert": 2, "zoo": 3, **{task: 4 for task in TASKS}, "cli": 5}
 #: light core modules the CLI renders with (none imports numpy or TensorFlow at import time).
 CLI_CORE = {"visionkit.core.errors", "visionkit.core.config", "visionkit.core.writers", "visionkit.core.training"}
-#: files left byte-identical for the branches that edit them; they still import through the compat table.
-MAY_USE_OLD_PATHS = {"visionkit.convert.darknet", "visionkit.convert.dlib_dnn"}
-#: files a branch started before the move adds in an old folder; they import (the old package is a namespace there),
-#: and move into their task's folder once that branch has landed (an encoder -> visionkit/faces/).
-NOT_YET_MOVED = {"visionkit.models.dlib_resnet"}
 
 
 def module_name(path: Path) -> str:
@@ -72,7 +67,7 @@ def layer(module: str) -> str | None:
 
 
 def test_every_module_is_in_a_layer():
-    outside = sorted(m for m in MODULES if layer(m) is None and m not in NOT_YET_MOVED
+    outside = sorted(m for m in MODULES if layer(m) is None
                      and m not in ("visionkit", "visionkit.__main__", "visionkit._compat"))
     assert outside == [], f"modules outside the layers: {outside}"
 
@@ -149,9 +144,9 @@ def _is_package(name: str) -> bool:
     return MODULES[name].name == "__init__.py"
 
 
-def test_only_files_other_branches_edit_use_old_import_paths():
+def test_no_module_uses_old_import_paths():
     old = set(MOVED) | set(OLD_PACKAGES)
-    wrong = [f"{module}:{line} imports {written}" for module in MODULES if module not in MAY_USE_OLD_PATHS | NOT_YET_MOVED
+    wrong = [f"{module}:{line} imports {written}" for module in MODULES
              for written, _, line in imports(module) if written in old]
     assert wrong == [], "old import paths (use the new module):\n" + "\n".join(wrong)
 

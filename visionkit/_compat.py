@@ -112,9 +112,9 @@ def _importer() -> str:
 
 def _warn(old: str, new: str) -> None:
     """A DeprecationWarning attributed to the code that imported ``old`` (``warnings`` skips importlib's frames
-    when it counts ``stacklevel``: 3 is this function, ``exec_module``, then the importer). Not for visionkit's own
-    modules still on old paths (those another branch is editing; ``tests/test_layout.py`` lists them), so that
-    ``-W error::DeprecationWarning`` breaks only code that needs changing."""
+    when it counts ``stacklevel``: 3 is this function, ``exec_module``, then the importer). Not when visionkit itself
+    resolves an old path (a builder named in the sidecar of a model saved by 0.1), so that
+    ``-W error::DeprecationWarning`` breaks only user code that needs changing."""
     if _importer().startswith("visionkit."):
         return
     warnings.warn(f"{old} is deprecated: import {new} instead (the old path goes in the next release)",

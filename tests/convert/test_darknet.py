@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from visionkit.errors import ModelError, WeightsError
+from visionkit.core.errors import ModelError, WeightsError
 
 TINY_CFG = """[net]
 width=64
@@ -251,7 +251,7 @@ def test_reorg_is_not_space_to_depth(tiny_net):
     """Darknet's reorg is its own permutation; a converter using space_to_depth would scramble the passthrough."""
     import tensorflow as tf
 
-    from visionkit.convert.darknet import DarknetReorg
+    from visionkit.convert.darknet_layers import DarknetReorg
 
     x = np.arange(2 * 4 * 4 * 8, dtype=np.float32).reshape(2, 4, 4, 8)
     ours = DarknetReorg(2)(x).numpy()
@@ -263,7 +263,7 @@ def test_import_then_detect_by_name(tiny_net, tmp_path, isolated_cache):
     from PIL import Image
 
     from visionkit.convert.darknet import import_darknet
-    from visionkit.tasks.detect import detect
+    from visionkit.detection.predict import detect
 
     folder, _ = tiny_net
     path = import_darknet(folder / "tiny.cfg", folder / "tiny.weights", "tiny_darknet", names=["a", "b", "c"])
@@ -311,9 +311,9 @@ def test_cli_import_darknet(tiny_net, tmp_path, isolated_cache):
 
 def test_registry_entry_downloads_converts_once_and_records_the_hash(tiny_net, tmp_path, isolated_cache):
     from visionkit.convert.darknet import registry_detector
-    from visionkit.registry import ModelSpec, WeightsSource
-    from visionkit.tasks.detect import load_detector
-    from visionkit.weights import expected_hash, file_hash
+    from visionkit.core.registry import ModelSpec, WeightsSource
+    from visionkit.detection.detector import load_detector
+    from visionkit.core.weights import expected_hash, file_hash
 
     folder, _ = tiny_net
     spec = ModelSpec(name="tiny_remote", task="detect", builder="visionkit.convert.darknet:registry_detector",

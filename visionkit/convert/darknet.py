@@ -8,8 +8,8 @@
 - :func:`darknet_detector` is the registry builder for a detector bundled as a cfg plus a ``.weights.h5`` of
   float16 values (:func:`save_half_precision_weights`), e.g. ``yolov3_tiny_coco``.
 
-The custom layers darknet needs (``[reorg]``, darknet's max-pool padding, ``[route]`` channel groups) live here,
-so that importing this module registers them before a ``.keras`` file is loaded.
+The custom layers darknet needs (``[reorg]``, darknet's max-pool padding, ``[route]`` channel groups) are in
+:mod:`visionkit.convert.darknet_layers`.
 """
 
 from __future__ import annotations
@@ -21,88 +21,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from keras import ops
 
-from visionkit.errors import ModelError, WeightsError
+from visionkit.core.errors import ModelError, WeightsError
 
 logger = logging.getLogger("visionkit")
-
-
-@keras.saving.register_keras_serializable(package="visionkit")
-class DarknetReorg(keras.layers.Layer):
-    """Darknet's ``[reorg]`` (``reorg_cpu`` with ``forward=0``), stride s: (H, W, C) -> (H/s, W/s, C·s²).
-
-    In channel-first terms darknet reads the C x H x W input as if it were (C/s²) x (H·s) x (W·s) and writes
-    ``out[(dy·s + dx)·C/s² + c, j, i] = in[c, j·s + dy, i·s + dx]`` into a buffer of C x H x W, which the next
-    layer reads as (C·s²) x (H/s) x (W/s). It is a fixed permutation, done here with reshapes and transposes.
-    """
-
-    def __init__(self, stride: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.stride = int(stride)
-
-    def call(self, inputs):
-        s = self.stride
-        height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
-        batch = ops.shape(inputs)[0]
-        x = ops.transpose(inputs, (0, 3, 1, 2))  # NCHW, as darknet stores it
-        x = ops.reshape(x, (batch, channels // (s * s), height, s, width, s))  # seen as (C/s², H·s, W·s) rows
-        x = ops.transpose(x, (0, 3, 5, 1, 2, 4))  # -> (dy, dx, c, j, i)
-        x = ops.reshape(x, (batch, channels * s * s, height // s, width // s))  # the buffer, re-read
-        return ops.transpose(x, (0, 2, 3, 1))
-
-    def compute_output_shape(self, input_shape):
-        s = self.stride
-        return (input_shape[0], input_shape[1] // s, input_shape[2] // s, input_shape[3] * s * s)
-
-    def get_config(self):
-        return {**super().get_config(), "stride": self.stride}
-
-
-@keras.saving.register_keras_serializable(package="visionkit")
-class DarknetMaxPool(keras.layers.Layer):
-    """Darknet max-pooling: pad ``padding`` in all (``padding // 2`` before) with -inf, then a valid window."""
-
-    def __init__(self, size: int = 2, stride: int = 2, padding: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.size, self.stride = int(size), int(stride)
-        self.padding = self.size - 1 if padding is None else int(padding)
-
-    def _pads(self, length: int) -> tuple[int, int, int]:
-        before = self.padding // 2
-        out = (length + self.padding - self.size) // self.stride + 1
-        return before, max(0, (out - 1) * self.stride + self.size - length - before), out
-
-    def call(self, inputs):
-        top, bottom, _ = self._pads(inputs.shape[1])
-        left, right, _ = self._pads(inputs.shape[2])
-        x = ops.pad(inputs, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=-np.inf)
-        return ops.max_pool(x, self.size, self.stride, padding="valid")
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self._pads(input_shape[1])[2], self._pads(input_shape[2])[2], input_shape[3])
-
-    def get_config(self):
-        return {**super().get_config(), "size": self.size, "stride": self.stride, "padding": self.padding}
-
-
-@keras.saving.register_keras_serializable(package="visionkit")
-class DarknetChannelGroup(keras.layers.Layer):
-    """The ``group_id``-th of ``groups`` equal channel slices (``[route] groups=`` in ``route_layer.c``)."""
-
-    def __init__(self, groups: int = 1, group_id: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.groups, self.group_id = int(groups), int(group_id)
-
-    def call(self, inputs):
-        width = inputs.shape[-1] // self.groups
-        return inputs[..., self.group_id * width:(self.group_id + 1) * width]
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], input_shape[-1] // self.groups)
-
-    def get_config(self):
-        return {**super().get_config(), "groups": self.groups, "group_id": self.group_id}
 
 
 def convert_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike):
@@ -132,7 +54,7 @@ def darknet_architecture(cfg_path: str | os.PathLike):
 
 def imported_path(name: str) -> Path:
     """Where ``visionkit models import-darknet`` keeps the detector called ``name``."""
-    from visionkit.config import cache_dir
+    from visionkit.core.config import cache_dir
 
     return cache_dir() / "detectors" / f"{name}.keras"
 
@@ -152,8 +74,8 @@ def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike,
     ``names``: the class names (e.g. from ``coco.names``); default ``0 … C-1``. ``output``: another ``.keras`` path.
     The sidecar's ``options``/``extra`` carry the decoding metadata (:meth:`DarknetModel.detector_options`).
     """
-    from visionkit.registry import ModelSpec
-    from visionkit.weights import save_model
+    from visionkit.core.registry import ModelSpec
+    from visionkit.core.model import save_model
 
     if not name or any(c in name for c in "/\\ ") or name.startswith("."):
         raise ModelError(f"name {name!r} cannot be a file name; use letters, digits, '-' and '_'")
@@ -174,14 +96,14 @@ def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike,
 def registry_detector(spec) -> Path:
     """A darknet registry entry (``options.cfg_url`` + ``weights.url``) downloaded once and converted into the cache.
 
-    The weights go through :func:`visionkit.weights.fetch` (hash checked, or recorded on first download); the cfg
+    The weights go through :func:`visionkit.core.weights.fetch` (hash checked, or recorded on first download); the cfg
     is checked against ``options.cfg_sha256`` when the entry gives one. ``visionkit models fetch NAME`` downloads
     the weights ahead of time.
     """
     target = imported_path(spec.name)
     if target.is_file():
         return target
-    from visionkit.weights import fetch, offline_message, weights_dir
+    from visionkit.core.weights import fetch, offline_message, weights_dir
 
     weights = fetch(spec)
     url = spec.options.get("cfg_url", "")
@@ -199,7 +121,7 @@ def registry_detector(spec) -> Path:
 
 
 def _cfg_file(cfg: str | os.PathLike) -> Path:
-    from visionkit.config import pretrained_dir
+    from visionkit.core.config import pretrained_dir
 
     path = Path(cfg)
     return path if path.is_absolute() else pretrained_dir() / path
@@ -209,7 +131,7 @@ def darknet_detector(cfg: str, cfg_sha256: str = "", heads: list | None = None, 
                      num_classes: int | None = None, class_activation: str | None = None) -> keras.Model:
     """Registry builder: the architecture of ``cfg`` (relative to ``pretrained/``), weights to be loaded after.
 
-    ``visionkit.weights.build`` then loads the entry's bundled ``.weights.h5`` (float16 values, cast to float32 by
+    ``visionkit.core.model.build`` then loads the entry's bundled ``.weights.h5`` (float16 values, cast to float32 by
     Keras). The other keywords are the entry's decoding metadata; they must agree with what the cfg says, so a
     registry entry cannot drift from its cfg.
     """
@@ -248,7 +170,7 @@ def save_half_precision_weights(model: keras.Model, path: str | os.PathLike) -> 
 
     import h5py
 
-    from visionkit.writers import atomic_path
+    from visionkit.core.writers import atomic_path
 
     path = Path(path)
     if not path.name.endswith(".weights.h5"):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionkit.errors import ModelError, WeightsError
+from visionkit.core.errors import ModelError, WeightsError
 
 #: Keys that only steer training (learning rate, freezing, GPU streams): read by darknet, ignored for inference.
 TRAINING_KEYS = frozenset({"learning_rate", "stopbackward", "train_only_bn", "dont_update", "burnin_update",

@@ -2,7 +2,7 @@
 
 Supported sections: ``[net]``, ``[convolutional]``, ``[maxpool]``, ``[route]``, ``[shortcut]``, ``[upsample]``,
 ``[reorg]``, ``[region]`` (YOLOv2) and ``[yolo]`` (YOLOv3/v4). Anything else, and any key that may change what a
-layer computes, is refused with one :class:`~visionkit.errors.ModelError` naming the cfg line. File reading is in
+layer computes, is refused with one :class:`~visionkit.core.errors.ModelError` naming the cfg line. File reading is in
 :mod:`visionkit.convert.darknet_cfg`. Semantics, each from the darknet C sources (public domain; pjreddie/darknet
 and AlexeyAB/darknet, which adds ``mish``/``swish``, route groups and ``scale_x_y``):
 
@@ -31,7 +31,7 @@ and AlexeyAB/darknet, which adds ``mish``/``swish``, route groups and ``scale_x_
 Inputs are RGB pixels in [0, 255] (divided by 255 inside the model, as darknet feeds [0, 1]); the custom layers
 are in :mod:`visionkit.convert.darknet`. The output
 contract (one tensor for ``[region]``, a list of head tensors for ``[yolo]``) is described in
-:mod:`visionkit.ops.yolo_decode`.
+:mod:`visionkit.detection.decode`.
 """
 
 from __future__ import annotations
@@ -42,16 +42,16 @@ import keras
 import numpy as np
 from keras import layers
 
-from visionkit.convert.darknet import DarknetChannelGroup, DarknetMaxPool, DarknetReorg
+from visionkit.convert.darknet_layers import DarknetChannelGroup, DarknetMaxPool, DarknetReorg
 from visionkit.convert.darknet_cfg import Section, WeightsReader
-from visionkit.errors import ModelError
+from visionkit.core.errors import ModelError
 
 BN_EPSILON = 1e-6
 
 
 @dataclass
 class DarknetModel:
-    """The converted model and what decoding needs (see :mod:`visionkit.ops.yolo_decode`).
+    """The converted model and what decoding needs (see :mod:`visionkit.detection.decode`).
 
     ``anchors``: YOLOv2 (``[region]``) anchors as fractions of the input; ``heads``: one dict per ``[yolo]``
     section (``anchors`` as fractions of the input, ``stride``, ``grid``, ``scale_x_y``); ``trailing_bytes``: bytes

@@ -1,7 +1,7 @@
 """Read a serialised dlib DNN (``dlib::serialize(net)``, e.g. ``dlib_face_recognition_resnet_model_v1.dat``) into numpy.
 
 No dlib and no code from the file: the bytes are decoded with the encodings of dlib's sources, and anything else is a
-:class:`~visionkit.errors.WeightsError` naming the file and the byte offset.
+:class:`~visionkit.core.errors.WeightsError` naming the file and the byte offset.
 
 Encodings (``dlib/serialize.h``, ``dlib/float_details.h``):
 
@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.errors import WeightsError
+from visionkit.core.errors import WeightsError
 
 WRAPPERS = ("tag", "skip")
 LAYER_KINDS = ("con", "fc", "relu", "affine", "max_pool", "avg_pool", "add_prev")

@@ -30,7 +30,7 @@ logger = logging.getLogger("visionkit")
 #: Modules whose import registers visionkit's Keras-serialisable layers and losses: the one place they are
 #: registered, imported (by name, as registry builders are) before any ``.keras`` file is read.
 CUSTOM_OBJECT_MODULES = ("visionkit.core.layers", "visionkit.faces.model", "visionkit.detection.model",
-                         "visionkit.convert.darknet", "visionkit.segmentation.losses", "visionkit.detection.loss")
+                         "visionkit.convert.darknet_layers", "visionkit.segmentation.losses", "visionkit.detection.loss")
 
 _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 

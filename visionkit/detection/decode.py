@@ -25,7 +25,7 @@ The Keras models' output contract (what :mod:`visionkit.convert.darknet` builds 
   ``[yolo]`` head returns a bare tensor: what marks the YOLOv3 contract is the ``heads`` metadata, not the type.)
 
 Boxes come out as ``xyxy`` fractions of the network input (the letterboxed canvas); the TensorFlow twin inside
-the loss (:func:`visionkit.ops.yolo_loss.decode_boxes`) is tested to agree with the YOLOv2 decode.
+the loss (:func:`visionkit.detection.loss.decode_boxes`) is tested to agree with the YOLOv2 decode.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from visionkit.errors import ModelError
+from visionkit.core.errors import ModelError
 
 #: t_w, t_h are clipped to this before ``exp`` (e^6 ≈ 400 anchor widths: far beyond any real box).
 MAX_LOG_SCALE = 6.0

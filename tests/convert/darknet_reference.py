@@ -116,8 +116,8 @@ def cv2_boxes(cv2, rows: np.ndarray, size, conf: float, iou: float):
 
 def visionkit_boxes(raws, heads, size, conf: float, iou: float, max_det: int = 300):
     """visionkit's postprocess on one image's head outputs (decode + the toolkit's NMS), in canvas pixels."""
-    from visionkit.ops.nms import non_max_suppression
-    from visionkit.ops.yolo_decode import head_detections
+    from visionkit.detection.nms import non_max_suppression
+    from visionkit.detection.decode import head_detections
 
     boxes, scores, class_ids = head_detections(raws, heads)
     height, width = size

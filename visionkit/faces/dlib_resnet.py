@@ -32,8 +32,8 @@ import numpy as np
 from keras import layers
 
 from visionkit.convert.dlib_dnn import CONV_MODE, DlibLayer, read_dnn
-from visionkit.errors import UsageError, WeightsError
-from visionkit.models.layers import ChannelNormalize
+from visionkit.core.errors import UsageError, WeightsError
+from visionkit.core.layers import ChannelNormalize
 
 #: Stages from the input (dlib's alevel4 … alevel0): (filters, residual blocks, stride of the first block).
 STAGES = ((32, 3, 1), (64, 4, 2), (128, 3, 2), (256, 3, 2), (256, 1, 2))

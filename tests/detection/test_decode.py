@@ -1,12 +1,12 @@
-"""YOLOv3/v4 head decoding (``visionkit.ops.yolo_decode``): the formulas by hand, the v2 path unchanged."""
+"""YOLOv3/v4 head decoding (``visionkit.detection.decode``): the formulas by hand, the v2 path unchanged."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from visionkit.errors import ModelError
-from visionkit.ops.yolo_decode import decode, detections, head_detections, sigmoid, softmax
+from visionkit.core.errors import ModelError
+from visionkit.detection.decode import decode, detections, head_detections, sigmoid, softmax
 
 ANCHORS = np.array([[0.1, 0.2], [0.4, 0.3]])
 

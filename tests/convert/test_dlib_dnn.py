@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from visionkit.convert.dlib_dnn import check_architecture, parse_dnn, read_dnn
-from visionkit.errors import WeightsError
+from visionkit.core.errors import WeightsError
 
 # --- a writer of dlib's encodings (dlib/serialize.h), independent of the reader --------------------------------
 

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, shared_data
-from visionkit.errors import UsageError, WeightsError
-from visionkit.models import dlib_resnet as dr
+from visionkit.core.errors import UsageError, WeightsError
+from visionkit.faces import dlib_resnet as dr
 
 WEIGHTS_COUNT = 5_607_488  # 29 convolutions with biases (affine folded in) + the 256×128 fc_no_bias
 ATT_CHIPS = (("s1", 3), ("s5", 3), ("s9", 7), ("s14", 2), ("s20", 5))  # s1–s20 only (s21–s30 are held out)
 
 
 def _weights_file():
-    from visionkit.registry import get_spec
-    from visionkit.weights import pip_file
+    from visionkit.core.registry import get_spec
+    from visionkit.core.weights import pip_file
 
     path = pip_file(get_spec("dlib_resnet_v1"))
     if path is None:
@@ -120,7 +120,7 @@ def test_load_model_converts_once_and_caches(dlib_encoder, model_cache):
 def dlib_chips():
     """Aligned 150×150 chips cut by dlib itself (HOG face, 5-point predictor, get_face_chip(…, 150, 0.25))."""
     dlib = pytest.importorskip("dlib", reason="the equivalence test needs dlib-bin (pip install dlib-bin)")
-    from visionkit.io import load_image
+    from visionkit.core.io import load_image
 
     models = _weights_file().parent
     predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
@@ -155,8 +155,8 @@ def test_chip_template_puts_mtcnn_faces_where_dlib_puts_them(dlib_encoder):
     import cv2
 
     dlib = pytest.importorskip("dlib", reason="needs dlib-bin (pip install dlib-bin) as the reference")
-    from visionkit.io import load_image
-    from visionkit.tasks.face_align import canonical_template, detect_faces
+    from visionkit.core.io import load_image
+    from visionkit.faces.align import canonical_template, detect_faces
 
     predictor = dlib.shape_predictor(str(_weights_file().parent / "shape_predictor_5_face_landmarks.dat"))
     model = dlib_encoder.model

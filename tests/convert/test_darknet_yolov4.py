@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.models.darknet_reference import cv2_head_layers, write_random_weights
-from visionkit.errors import ModelError, WeightsError
+from tests.convert.darknet_reference import cv2_head_layers, write_random_weights
+from visionkit.core.errors import ModelError, WeightsError
 
 DATA = Path(__file__).parent / "data" / "darknet"
 
@@ -179,7 +179,7 @@ def compare_with_cv2(cv2, cfg: Path, weights: Path, images: np.ndarray, thresh: 
     they are not above the [yolo] section's ``thresh`` (OpenCV's default 0.2); ours are thresholded the same way.
     """
     from visionkit.convert.darknet import convert_darknet
-    from visionkit.ops.yolo_decode import decode
+    from visionkit.detection.decode import decode
 
     converted = convert_darknet(cfg, weights)
     net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
@@ -219,7 +219,7 @@ def test_yolov4_features_match_cv2_dnn(cv2_dnn, tmp_path):
 def test_decode_without_scale_x_y_would_not_match(cv2_dnn, tmp_path):
     """The comparison above can fail: decoding the heads as YOLOv3 (scale_x_y = 1) moves the centres."""
     from visionkit.convert.darknet import convert_darknet
-    from visionkit.ops.yolo_decode import decode
+    from visionkit.detection.decode import decode
 
     (tmp_path / "v4.cfg").write_text(SYNTHETIC_V4)
     write_random_weights(tmp_path / "v4.weights", SYNTHETIC_V4, seed=3)
@@ -310,7 +310,7 @@ def test_weights_problems_get_one_clear_error(tmp_path):
 def test_multi_head_import_round_trips_through_a_keras_file(tmp_path, isolated_cache):
     """``import_darknet`` saves the list-of-heads model and its decoding metadata; loading gives the same outputs."""
     from visionkit.convert.darknet import convert_darknet, import_darknet
-    from visionkit.weights import load_model_file
+    from visionkit.core.model import load_model_file
 
     (tmp_path / "v4.cfg").write_text(SYNTHETIC_V4)
     write_random_weights(tmp_path / "v4.weights", SYNTHETIC_V4, seed=3)
@@ -329,7 +329,7 @@ def test_registry_cfg_is_checked_against_its_pinned_sha256(tmp_path, isolated_ca
     import hashlib
 
     from visionkit.convert.darknet import registry_detector
-    from visionkit.registry import ModelSpec, WeightsSource
+    from visionkit.core.registry import ModelSpec, WeightsSource
 
     (tmp_path / "v4.cfg").write_text(SYNTHETIC_V4)
     write_random_weights(tmp_path / "v4.weights", SYNTHETIC_V4)
