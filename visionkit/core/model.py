@@ -144,8 +144,9 @@ def load_model(model: "str | os.PathLike | LoadedModel", weights: str | None = "
         check_task(spec, task, spec.name)
     bundled = pretrained_dir() / spec.weights.file
     if spec.weights.source == "bundled" and bundled.suffix == ".keras" and sidecar_path(bundled).is_file():
-        return replace(load_model_file(fetch(spec)), spec=spec, name=spec.name)
-    return LoadedModel(build(spec, weights=weights), spec, spec.short_labels(),
+        loaded = load_model_file(fetch(spec))
+        return replace(loaded, spec=spec, name=spec.name, extra={**spec.extra, **loaded.extra})
+    return LoadedModel(build(spec, weights=weights), spec, spec.short_labels(), dict(spec.extra),
                        path=local_file(spec) if weights is not None else None)
 
 

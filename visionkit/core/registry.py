@@ -57,6 +57,7 @@ class ModelSpec:
     card: str = ""
     weights: WeightsSource = field(default_factory=WeightsSource)
     options: dict = field(default_factory=dict)  # extra builder keywords
+    extra: dict = field(default_factory=dict)  # what the task reads beside the model (LoadedModel.extra defaults)
 
     @property
     def normalizes(self) -> bool:
