@@ -34,6 +34,7 @@ from keras import layers
 from visionkit.convert.dlib_dnn import CONV_MODE, DlibLayer, read_dnn
 from visionkit.core.errors import UsageError, WeightsError
 from visionkit.core.layers import ChannelNormalize
+from visionkit.faces.align import CHIP_TEMPLATE_150  # noqa: F401  (its home is align; kept importable here)
 
 #: Stages from the input (dlib's alevel4 … alevel0): (filters, residual blocks, stride of the first block).
 STAGES = ((32, 3, 1), (64, 4, 2), (128, 3, 2), (256, 3, 2), (256, 1, 2))
@@ -43,14 +44,6 @@ INPUT_SIZE = 150
 #: dlib's ``input_rgb_image_sized`` defaults (the released file stores the same values): (x − avg) / 256.
 DLIB_INPUT_MEAN = (122.782, 117.001, 104.298)
 DLIB_INPUT_SCALE = 256.0
-#: MTCNN's five landmarks (image-left eye, image-right eye, nose tip, image-left and image-right mouth corners) in
-#: the 150×150 chip of dlib's ``get_face_chip_details(shape, 150, 0.25)``, in chip pixels (x, y): the mean over 113
-#: faces (AT&T s1–s10, examples/astronaut.jpg, 12 coco128 faces) of MTCNN's points mapped through dlib's chip
-#: transform, with dlib's 5-point predictor run on MTCNN's box. Made by ``python benchmarks/fit_dlib_chip_template.py``,
-#: which also validates it on 111 other faces (AT&T s11–s20, 11 coco128 faces): chips aligned with it are encoded at
-#: a median raw distance of 0.14 from dlib's own chips (AT&T; 0.08 between dlib's chips from its HOG and MTCNN boxes).
-CHIP_TEMPLATE_150 = np.array([[46.13, 45.55], [101.50, 45.17], [73.74, 75.26], [49.70, 100.91], [98.15, 101.07]],
-                             dtype=np.float32)
 #: dlib's published threshold on the Euclidean distance of raw descriptors (``face_recognition``'s tolerance).
 DLIB_DISTANCE_THRESHOLD = 0.6
 
