@@ -70,16 +70,20 @@ def test_database_commands(att, tiny_encoder, tmp_path):
     db = tmp_path / "people.db"
     assert "no such face database" in run("faces", "list", "--db", db).stderr
     result = run("faces", "identify", att / "s1" / "1.png", "--db", db, "--model", tiny_encoder)
-    assert result.exit_code == 1 and "empty" in result.stderr
+    assert result.exit_code == 1 and "no such face database" in result.stderr and not db.exists()
     result = run("faces", "enroll", "alice", att / "s1" / "1.png", att / "s1" / "2.png", "--db", db, "--model",
                  tiny_encoder, "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["encodings"] == 2
-    assert run("faces", "enroll", "bob", att / "s2" / "1.png", "--db", db, "--format", "json").exit_code == 0
+    result = run("faces", "enroll", "bob", att / "s2" / "1.png", "--db", db)  # the default encoder: refused
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert f"not 'dlib_resnet_v1'" in result.stderr and f"--model {Path(tiny_encoder).resolve()}" in result.stderr
+    assert run("faces", "enroll", "bob", att / "s2" / "1.png", "--db", db, "--model", tiny_encoder,
+               "--format", "json").exit_code == 0
     listed = json.loads(run("faces", "list", "--db", db, "--format", "json").stdout)
     assert [(r["name"], r["encodings"]) for r in listed] == [("alice", 2), ("bob", 1)]
     result = run("faces", "identify", att / "s1" / "2.png", att / "s2" / "1.png", "--db", db, "--threshold", "0.001",
-                 "--format", "json")
+                 "--model", tiny_encoder, "--format", "json")
     found = json.loads(result.stdout)
     assert [r["identity"] for r in found] == ["alice", "bob"] and found[0]["distance"] < 1e-5
     assert "removed 'bob' (1 encodings)" in run("faces", "remove", "bob", "--db", db).stdout

@@ -77,7 +77,7 @@ def test_bad_vector_rolls_the_whole_enrolment_back(tmp_path, rng):
             db.enroll("carol", good_then_bad, model="m")
         with pytest.raises(InputError, match="16-d"):
             db.enroll("carol", unit(rng, 1, d=8), model="m")
-        with pytest.raises(UsageError, match="holds encodings from 'm'"):
+        with pytest.raises(UsageError, match="holds encodings made with 'm', not 'other'.*--model m"):
             db.enroll("carol", unit(rng, 1), model="other")
         with pytest.raises(UsageError, match="identity names"):
             db.enroll("  ", unit(rng, 1), model="m")

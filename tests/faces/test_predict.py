@@ -100,18 +100,26 @@ def test_enroll_identify_unknown_and_empty(att, tiny_encoder, tmp_path):
     from visionkit.faces.db import FaceDatabase
 
     db = tmp_path / "faces.db"
+    with pytest.raises(InputError, match="no such face database"):
+        faces.identify([str(att / "s1" / "1.png")], db=db, model=tiny_encoder)
+    assert not db.exists()  # identify creates nothing
+    FaceDatabase(db).close()
     with pytest.raises(InputError, match="empty"):
         faces.identify([str(att / "s1" / "1.png")], db=db, model=tiny_encoder)
     blank = np.full((100, 100, 3), 90, np.uint8)
     enrolled = faces.enroll("alice", [str(att / "s1" / "1.png"), blank], db=db, model=tiny_encoder)
     assert enrolled.encodings == 1 and enrolled.added == 1 and "no face found" in enrolled.skipped[0]
     faces.enroll("bob", [str(att / "s2" / "1.png")], db=db, model=tiny_encoder)
-    results = faces.identify([str(att / "s1" / "1.png"), two_faces(att)], db=db, threshold=1e-6)
+    results = faces.identify([str(att / "s1" / "1.png"), two_faces(att)], db=db, model=tiny_encoder, threshold=1e-6)
     assert results[0].identity == "alice" and results[0].distance == pytest.approx(0.0, abs=1e-5)
     assert len(results) == 3  # every face of the second image gets its own answer
     assert all(r.nearest in ("alice", "bob") for r in results)
     assert all(r.identity == "unknown" for r in results[1:] if r.distance > 1e-6)
     with FaceDatabase(db) as database:
         assert database.model == faces.load_encoder(tiny_encoder).name
-    with pytest.raises(UsageError, match="holds encodings from"):
-        faces.identify([str(att / "s1" / "1.png")], db=db, model="facenet_keras")
+        assert [source for _, _, source in database.entries()] == [str(att / "s1" / "1.png"), str(att / "s2" / "1.png")]
+    tiny = faces.load_encoder(tiny_encoder).name
+    for other in ("facenet_keras", None):  # None: the default encoder, dlib_resnet_v1
+        with pytest.raises(UsageError, match=f"made with '{tiny}', not '{other or faces.DEFAULT_MODEL}'.*--model {tiny}"
+                                             ".*faces reencode"):
+            faces.identify([str(att / "s1" / "1.png")], db=db, **({"model": other} if other else {}))

@@ -97,8 +97,7 @@ def detect(ctx, images, largest, crops, crop_size, min_face, min_confidence, rec
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True)
 @_db_option
-@_model_option(default=None, help_extra=" [default: the database's model, or "
-                                          f"{defaults.DEFAULT_MODEL} for a new database]")
+@_model_option(help_extra=" A database made with another encoder is refused (see `faces reencode`).")
 @click.option("--largest", is_flag=True, help="Enrol the largest face of an image with several (default: skip it).")
 @_detection_options
 @recursive_option
@@ -119,7 +118,7 @@ def enroll(ctx, name, images, db, model, largest, min_face, min_confidence, recu
 @faces.command()
 @click.argument("images", nargs=-1, required=True)
 @_db_option
-@_model_option(default=None, help_extra=" [default: the database's model]")
+@_model_option(help_extra=" It must be the database's encoder (see `faces reencode`).")
 @_threshold_option
 @_detection_options
 @recursive_option
@@ -145,6 +144,22 @@ def list_(db, fmt, output):
 
     with visionkit.FaceDatabase(db, create=False) as database:
         emit_results(database.identities(), fmt, output, columns=["name", "encodings"])
+
+
+@faces.command()
+@_db_option
+@_model_option(help_extra=" The encoder to re-encode with.")
+@_detection_options
+@output_options
+@click.pass_context
+def reencode(ctx, db, model, min_face, min_confidence, fmt, output):
+    """Re-encode every enrolled photo with --model (all or nothing, one transaction): for a database made with
+    another encoder. The photos must still be where they were enrolled from."""
+    import visionkit
+
+    result = visionkit.reencode_faces(db, model=model, min_face=min_face, min_confidence=min_confidence,
+                                      on_progress=progress_callback(ctx, "re-encoding"))
+    emit_results([result], fmt, output)
 
 
 @faces.command()

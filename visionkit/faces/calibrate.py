@@ -18,7 +18,8 @@ from visionkit.core.errors import InputError, UsageError
 from visionkit.core.model import LoadedModel
 from visionkit.faces.config import DEFAULT_MODEL, DEFAULT_TARGET_FAR, METHODS
 from visionkit.faces.data import all_pairs, folder_pairs, identity_folders, read_pairs_csv
-from visionkit.faces.predict import embed, load_encoder, verifier_paths
+from visionkit.faces.encoder import is_registry_encoder, load_encoder, verifier_paths
+from visionkit.faces.predict import embed
 from visionkit.faces.results import FaceCalibration, PairEvaluation
 
 
@@ -72,9 +73,11 @@ def calibrate(pairs: str | os.PathLike, model: "str | os.PathLike | LoadedModel"
     """Measure an encoder on labelled pairs (a CSV ``a,b,same`` or a folder per identity → all pairs).
 
     ``identities`` restricts a folder to those sub-folders (e.g. the people held out of training). Images
-    without a face are left out (counted). ``save_threshold`` ("eer" or "far") writes that threshold into
-    a ``.keras`` model's sidecar so that verify uses it; ``method="logistic"`` fits the logistic verifier on
-    |f(x1) − f(x2)| (5-fold cross-validated accuracy and AUC reported) and saves it beside the model.
+    without a face are left out (counted). The accuracy at the encoder's default threshold is reported too
+    (``threshold_default``, ``accuracy_default``). ``save_threshold`` ("eer" or "far") makes that threshold the
+    encoder's default: written into a ``.keras`` model's sidecar, or for a registry encoder into the cache folder;
+    ``method="logistic"`` fits the logistic verifier on |f(x1) − f(x2)| (5-fold cross-validated accuracy and AUC
+    reported) and saves it beside a model file, or in the cache for a registry encoder.
     """
     from visionkit.faces.metrics import accuracy_at, pair_distances, roc_summary
 
@@ -105,6 +108,9 @@ def calibrate(pairs: str | os.PathLike, model: "str | os.PathLike | LoadedModel"
                   threshold_far=summary.threshold_far, tar_at_far=summary.tar_at_far,
                   accuracy_far=accuracy_at(distances, same, summary.threshold_far),
                   images_without_face=len(images) - len(encoded), method=method)
+    if encoder.extra.get("threshold") is not None:  # how the default τ (before any --save-threshold) does here
+        fields.update(threshold_default=float(encoder.extra["threshold"]),
+                      accuracy_default=accuracy_at(distances, same, float(encoder.extra["threshold"])))
     if roc_png:
         from visionkit.core.viz import plot_roc
 
@@ -115,7 +121,8 @@ def calibrate(pairs: str | os.PathLike, model: "str | os.PathLike | LoadedModel"
                         f"FAR≤{target_far:g} τ={summary.threshold_far:.3f}": (summary.far_at_far, summary.tar_at_far)})
         fields["roc_png"] = str(roc_png)
     if method == "logistic":
-        fields.update(_fit_logistic(np.abs(a - b), same, encoder, verifier_paths(encoder)))
+        writable = verifier_paths(encoder)[:1] if is_registry_encoder(encoder) else verifier_paths(encoder)  # cache only
+        fields.update(_fit_logistic(np.abs(a - b), same, encoder, writable))
     if save_threshold:
         fields["saved_threshold"] = _save_threshold(encoder, fields[f"threshold_{save_threshold}"], save_threshold, str(pairs))
     return FaceCalibration(**fields)
@@ -147,22 +154,29 @@ def _fit_logistic(features: np.ndarray, same: np.ndarray, encoder, paths) -> dic
 
 
 def _save_threshold(encoder, threshold: float, which: str, pairs: str) -> str:
+    """Make ``threshold`` the encoder's default: in a ``.keras`` file's sidecar, or for a registry encoder in the
+    cache (``<cache>/faces/<name>.threshold.json``) — never in the installed package."""
     from visionkit.core.model import sidecar_path
+    from visionkit.core.writers import write_text_atomic
+    from visionkit.faces.encoder import is_registry_encoder, save_calibration
 
+    source = f"{which.upper()} on {pairs}"
+    if is_registry_encoder(encoder):
+        path = save_calibration(encoder, threshold, source)
+        encoder.extra.update(threshold=float(threshold), threshold_source=f"{source} (saved in {path})")
+        return str(path)
     if encoder.path is None or encoder.path.suffix != ".keras":
         raise UsageError(f"--save-threshold writes into a .keras model's sidecar; {encoder.name!r} is not one "
                          "(pass --threshold to verify instead)")
     path = sidecar_path(encoder.path)
     meta = json.loads(path.read_text()) if path.is_file() else {"spec": {}, "class_names": []}
-    meta.setdefault("extra", {}).update(threshold=float(threshold), threshold_source=f"{which.upper()} on {pairs}")
-    from visionkit.core.writers import write_text_atomic
-
+    meta.setdefault("extra", {}).update(threshold=float(threshold), threshold_source=source)
     try:
         write_text_atomic(path, json.dumps(meta, indent=2))
     except OSError as error:
         raise InputError(f"cannot write the threshold into {path} ({error.strerror}); copy the model and its .json "
                          "somewhere writable and pass that .keras path") from None
-    encoder.extra.update(threshold=float(threshold), threshold_source=f"{which.upper()} on {pairs}")
+    encoder.extra.update(threshold=float(threshold), threshold_source=source)
     return str(path)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_MODEL = "facenet_att_lite0"
+DEFAULT_MODEL = "dlib_resnet_v1"  # dlib's ResNet, converted offline from face-recognition-models
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MIN_FACE = 20  # pixels; MTCNN's smallest window is 12
 DEFAULT_MIN_CONFIDENCE = 0.9

@@ -9,7 +9,9 @@
   by every write, whichever process made it) changes. A search is ‖q‖² + ‖e‖² − 2·q·Eᵀ for all stored e at
   once, then an arg-min per query: 10⁵ encodings take a few milliseconds (see ``benchmarks/identify.py``).
 - Encodings must be L2-normalised and all come from one model (its name is recorded at the first enrolment),
-  because distances from two different encoders mean nothing together.
+  because distances from two different encoders mean nothing together: another encoder is refused, naming both.
+  Each encoding keeps the path of the photo it came from, so that :meth:`FaceDatabase.reencode` can replace every
+  encoding with another encoder's (``visionkit faces reencode``) in one transaction.
 """
 
 from __future__ import annotations
@@ -138,8 +140,10 @@ class FaceDatabase:
     def check_model(self, model: str) -> None:
         stored = self.model
         if stored is not None and stored != model:
-            raise UsageError(f"{self.path} holds encodings from {stored!r}, not {model!r}; use --model {stored} "
-                             "or another --db")
+            raise UsageError(f"{self.path} holds encodings made with {stored!r}, not {model!r}, and distances from two "
+                             f"encoders cannot be compared; use --model {stored} with this database, re-encode it "
+                             f"from its photos with `visionkit faces reencode --db {self.path} --model {model}`, "
+                             "or use another --db")
 
     # --- writing ---
 
@@ -196,7 +200,34 @@ class FaceDatabase:
         self._cache = None
         return removed
 
+    def reencode(self, model: str, vectors: dict[int, Sequence[float]]) -> int:
+        """Replace every encoding (by id, as :meth:`entries` lists them) and the recorded model, in one transaction.
+
+        Refused, with nothing changed, if the encodings given are not exactly those stored (another process enrolled
+        or removed someone meanwhile) or any vector is bad. Returns how many encodings were replaced.
+        """
+        def action() -> int:
+            stored = {row[0] for row in self._db.execute("SELECT id FROM encodings")}
+            if stored != set(vectors):
+                raise InputError(f"{self.path}: the database changed while re-encoding; nothing was replaced, run it again")
+            state = {"dim": None, "count": 0}
+            rows = [(_vector_blob(vector, state), identity) for identity, vector in vectors.items()]
+            self._db.executemany("UPDATE encodings SET vector = ? WHERE id = ?", rows)
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('model', ?)", (model,))
+            if state["dim"] is not None:
+                self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dim', ?)", (str(state["dim"]),))
+            return len(rows)
+
+        replaced = self._write(action)
+        self._cache = None
+        return replaced
+
     # --- reading ---
+
+    def entries(self) -> list[tuple[int, str, str]]:
+        """(encoding id, identity name, source photo) of every stored encoding, in enrolment order."""
+        return [tuple(row) for row in self._db.execute(
+            "SELECT e.id, i.name, e.source FROM encodings e JOIN identities i ON i.id = e.identity ORDER BY e.id")]
 
     def identities(self) -> list[EnrolledIdentity]:
         rows = self._db.execute(

@@ -178,6 +178,21 @@ class EnrolledIdentity(Result):
 
 
 @dataclass(frozen=True)
+class Reencoded(Result):
+    """A face database re-encoded: ``encodings`` replaced, made with ``previous_model`` before and ``model`` now
+    (0 replaced when it already held ``model``'s)."""
+
+    database: str
+    previous_model: str | None
+    model: str
+    encodings: int
+
+    @property
+    def source(self) -> str:
+        return self.database
+
+
+@dataclass(frozen=True)
 class FaceCalibration(Result):
     """ROC summary of a face encoder on labelled pairs, with the thresholds it suggests ("same" iff d ≤ τ)."""
 
@@ -194,6 +209,8 @@ class FaceCalibration(Result):
     tar_at_far: float
     accuracy_far: float
     images_without_face: int = 0
+    threshold_default: float | None = None  # the encoder's default τ, and the accuracy it gives on these pairs
+    accuracy_default: float | None = None
     roc_png: str = ""
     method: str = "distance"
     logistic_auc: float | None = None
