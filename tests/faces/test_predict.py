@@ -49,6 +49,17 @@ def test_detect_one_att_face(att):
     assert faces.detect_faces(image, min_face=100)[0] == ()  # faces narrower than 100 px are dropped
 
 
+def test_a_large_min_face_still_finds_large_faces():
+    """The mtcnn package returns nothing when asked for faces ≥ 28 px on this photo: search from 20, then filter."""
+    from tests.conftest import REPO
+
+    image = load_image(REPO / "examples" / "astronaut.jpg")
+    for min_face in (20, 40, 80):
+        found, _ = faces.detect_faces(image, min_face=min_face)
+        assert len(found) == 1 and 80 < found[0].width < 90, min_face  # the 84-px face
+    assert faces.detect_faces(image, min_face=90)[0] == ()
+
+
 def test_blank_image_is_no_face_found_not_an_encoding(tiny_encoder):
     blank = np.full((120, 100, 3), 200, np.uint8)
     [detections] = faces.detect([blank])

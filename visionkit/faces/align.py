@@ -27,6 +27,11 @@ from visionkit.faces.results import DetectedFace
 UPSCALE_BELOW = 160
 UPSCALE_FACTOR = 2.0
 MAX_DETECT_SIDE = 1600  # larger images are shrunk for detection only; alignment uses full resolution
+#: MTCNN searches for faces from this size at most and smaller faces are dropped afterwards: the ``mtcnn`` package
+#: (1.0) builds as many pyramid levels whatever ``min_face_size`` is, so a larger one shrinks the last levels below
+#: P-Net's 12-px window and nothing at all is returned (measured: examples/astronaut.jpg's 84-px face is found at
+#: min_face_size 12–24 and missed from 28 up; coco128 at 40 gave no face in any photo).
+MTCNN_SEARCH_FROM = 20
 
 #: The 5-point template of ArcFace's 112×112 aligned crops (Deng et al. 2019, insightface): image-left eye,
 #: image-right eye, nose tip, image-left and image-right mouth corners. Scaled to the encoder's input size.
@@ -77,7 +82,8 @@ def _run_mtcnn(image: np.ndarray, min_face: float) -> list[DetectedFace]:
     """MTCNN on an RGB uint8 image; boxes/landmarks in that image's pixels."""
     if min(image.shape[:2]) < 12:
         return []
-    rows = _mtcnn().detect_faces(image, min_face_size=max(12, int(min_face)), output_type="numpy", box_format="xyxy")
+    search_from = max(12, min(int(min_face), MTCNN_SEARCH_FROM))
+    rows = _mtcnn().detect_faces(image, min_face_size=search_from, output_type="numpy", box_format="xyxy")
     faces = []
     for row in np.asarray(rows, dtype=np.float64).reshape(-1, 16):
         points = tuple((float(x), float(y)) for x, y in zip(row[6:11], row[11:16]))
