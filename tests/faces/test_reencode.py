@@ -1,0 +1,88 @@
+"""Re-encoding a face database with another encoder: all or nothing, from the enrolled photos."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from visionkit.core.errors import InputError, UsageError
+from visionkit.faces import predict as faces
+from visionkit.faces.db import FaceDatabase
+from visionkit.faces.reencode import reencode
+
+
+@pytest.fixture(scope="module")
+def other_encoder(tmp_path_factory):
+    """A second tiny encoder (4-d) standing in for another model."""
+    import keras
+
+    from visionkit.core.model import save_model
+    from visionkit.core.registry import ModelSpec
+
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((40, 40, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(x)
+    x = keras.layers.Dense(4)(keras.layers.Flatten()(x))
+    path = tmp_path_factory.mktemp("other") / "other.keras"
+    spec = ModelSpec(name="other", task="face-encoder", builder="", input_size=(40, 40))
+    save_model(keras.Model(inputs, keras.layers.UnitNormalization()(x)), path, spec, [],
+               extra={"threshold": 0.5, "threshold_source": "test", "mirror": False})
+    return str(path)
+
+
+def _enrolled(att, tmp_path, tiny_encoder):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for person, number in (("s1", 1), ("s1", 2), ("s2", 1)):
+        shutil.copy(att / person / f"{number}.png", photos / f"{person}_{number}.png")
+    db = tmp_path / "people.db"
+    faces.enroll("alice", [str(photos / "s1_1.png"), str(photos / "s1_2.png")], db=db, model=tiny_encoder)
+    faces.enroll("bob", [str(photos / "s2_1.png")], db=db, model=tiny_encoder)
+    return db, photos
+
+
+def test_reencode_replaces_every_encoding_and_the_model(att, tmp_path, tiny_encoder, other_encoder):
+    db, photos = _enrolled(att, tmp_path, tiny_encoder)
+    with pytest.raises(UsageError, match="faces reencode"):
+        faces.identify([str(photos / "s2_1.png")], db=db, model=other_encoder)
+    result = reencode(db, model=other_encoder)
+    assert result.encodings == 3 and result.model == faces.encoder_name(other_encoder)
+    assert result.previous_model == faces.encoder_name(tiny_encoder)
+    with FaceDatabase(db) as database:
+        vectors, _, names = database.matrix()
+        assert database.model == result.model and database.dim == 4 and vectors.shape == (3, 4)
+        assert [(i.name, i.encodings) for i in database.identities()] == [("alice", 2), ("bob", 1)]
+    expected = faces.embed([str(photos / "s1_1.png")], model=other_encoder)[0].encodings[0]
+    np.testing.assert_allclose(vectors[0], expected, atol=1e-6)
+    [found] = faces.identify([str(photos / "s2_1.png")], db=db, model=other_encoder, threshold=1e-6)
+    assert found.identity == "bob"
+    assert reencode(db, model=other_encoder).encodings == 0  # already that model's: nothing to do
+
+
+def test_reencode_is_all_or_nothing(att, tmp_path, tiny_encoder, other_encoder):
+    db, photos = _enrolled(att, tmp_path, tiny_encoder)
+    with FaceDatabase(db) as database:
+        before = database.matrix()[0].copy()
+    (photos / "s1_2.png").unlink()
+    with pytest.raises(InputError, match=r"1 of 3 enrolled photos are no longer there .*s1_2\.png.*nothing was re-encoded"):
+        reencode(db, model=other_encoder)
+    from visionkit.core.io import save_image
+
+    save_image(photos / "s1_2.png", np.full((112, 92, 3), 90, np.uint8))  # there again, but no face in it
+    with pytest.raises(InputError, match=r"1 enrolled photos cannot be re-encoded .*s1_2\.png \(alice\): no face found"):
+        reencode(db, model=other_encoder)
+    with FaceDatabase(db) as database:
+        assert database.model == faces.encoder_name(tiny_encoder)
+        np.testing.assert_array_equal(database.matrix()[0], before)
+
+
+def test_database_refuses_a_reencode_that_does_not_cover_every_encoding(tmp_path):
+    with FaceDatabase(tmp_path / "f.db") as database:
+        database.enroll("a", np.eye(8)[:2], model="m")
+        ids = [entry for entry, _, _ in database.entries()]
+        with pytest.raises(InputError, match="changed while re-encoding"):
+            database.reencode("n", {ids[0]: np.eye(4)[0]})
+        assert database.model == "m" and database.dim == 8
