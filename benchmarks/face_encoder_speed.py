@@ -1,9 +1,11 @@
 """Milliseconds per face: visionkit's Keras conversion of dlib's face encoder vs dlib-bin itself, same chips, same run.
 
 Chips: 32 aligned 150×150 chips cut by dlib (HOG face, 5-point predictor, ``get_face_chip``) from AT&T s1–s20.
-Each repeat times, interleaved: Keras at batch 1 (``model(x)``, as ``FaceEncoder.encode`` calls it, and the same
-model in a ``tf.function``), Keras at batch 32, dlib's ``compute_face_descriptor`` on one chip and on the list of 32
-chips. Figures are medians over the repeats; ratios are dlib's time over Keras's (> 1: Keras is faster).
+Each repeat times, interleaved, at batch 1 and batch 32: the encoder as visionkit's pipeline runs it
+(``visionkit.faces.encoder.encode``: the model handle's compiled function, with the encoder's own settings — no
+mirror image for dlib_resnet_v1), the handle alone (``LoadedModel.predict``), the Keras model called eagerly
+(``model(x)``, for comparison), and dlib's ``compute_face_descriptor`` on one chip and on the list of 32 chips.
+Figures are medians over the repeats; ratios are dlib's time over visionkit's (> 1: visionkit is faster).
 
 Usage: python benchmarks/face_encoder_speed.py [--repeats 7] [--singles 8]
 """
@@ -49,21 +51,23 @@ def main() -> None:
 
     import tensorflow as tf
 
-    import visionkit
+    from visionkit.faces.encoder import encode, load_encoder
 
     dlib, predictor, recognizer = ref.load_dlib()
     chips = real_chips(dlib, predictor, BATCH)
-    model = visionkit.load_model("dlib_resnet_v1").model
-    graph = tf.function(lambda x: model(x, training=False))
+    encoder = load_encoder("dlib_resnet_v1")
+    model = encoder.model
     pixels = chips.astype(np.float32)
     singles = [pixels[i:i + 1] for i in range(args.singles)]
     chip_list = list(chips)
 
     methods = {
-        "keras model(x), batch 1": (lambda: [np.asarray(model(x, training=False)) for x in singles], args.singles),
-        "keras tf.function, batch 1": (lambda: [np.asarray(graph(x)) for x in singles], args.singles),
-        "keras model(x), batch 32": (lambda: np.asarray(model(pixels, training=False)), BATCH),
-        "keras tf.function, batch 32": (lambda: np.asarray(graph(pixels)), BATCH),
+        "visionkit encode(), batch 1": (lambda: [encode(encoder, x) for x in singles], args.singles),
+        "visionkit handle .predict, batch 1": (lambda: [encoder.predict(x) for x in singles], args.singles),
+        "keras model(x) eager, batch 1": (lambda: [np.asarray(model(x, training=False)) for x in singles], args.singles),
+        "visionkit encode(), batch 32": (lambda: encode(encoder, pixels), BATCH),
+        "visionkit handle .predict, batch 32": (lambda: encoder.predict(pixels), BATCH),
+        "keras model(x) eager, batch 32": (lambda: np.asarray(model(pixels, training=False)), BATCH),
         "dlib, batch 1": (lambda: [recognizer.compute_face_descriptor(c) for c in chip_list[:args.singles]],
                           args.singles),
         "dlib, batch 32 (list of chips)": (lambda: recognizer.compute_face_descriptor(chip_list), BATCH),
@@ -78,12 +82,15 @@ def main() -> None:
     print(f"ms per face, median of {args.repeats} interleaved repeats (tensorflow {tf.__version__}, "
           f"dlib {dlib.__version__}, {tf.config.threading.get_intra_op_parallelism_threads() or 'default'} TF threads)")
     for name, value in median.items():
-        print(f"  {name:32s} {value:8.2f}")
-    print("ratios (dlib / keras; > 1: keras faster)")
-    print(f"  batch 1:  dlib / keras model(x) {median['dlib, batch 1'] / median['keras model(x), batch 1']:.2f}, "
-          f"dlib / tf.function {median['dlib, batch 1'] / median['keras tf.function, batch 1']:.2f}")
-    print(f"  batch 32: dlib / keras model(x) {median['dlib, batch 32 (list of chips)'] / median['keras model(x), batch 32']:.2f}, "
-          f"dlib / tf.function {median['dlib, batch 32 (list of chips)'] / median['keras tf.function, batch 32']:.2f}")
+        print(f"  {name:36s} {value:8.2f}")
+    print("ratios (dlib / visionkit; > 1: visionkit faster)")
+    for batch, dlib_name in (("1", "dlib, batch 1"), ("32", "dlib, batch 32 (list of chips)")):
+        print(f"  batch {batch:2s}: dlib / encode() {median[dlib_name] / median[f'visionkit encode(), batch {batch}']:.2f}, "
+              f"dlib / eager model(x) {median[dlib_name] / median[f'keras model(x) eager, batch {batch}']:.2f}")
+    same = np.abs(encode(encoder, pixels) - np.stack([np.asarray(d) for d in recognizer.compute_face_descriptor(chip_list)])
+                  / np.linalg.norm(np.stack([np.asarray(d) for d in recognizer.compute_face_descriptor(chip_list)]),
+                                   axis=1, keepdims=True)).max()
+    print(f"check: encode() vs dlib's normalised descriptors on these chips, max |difference| {same:.2e}")
 
 
 if __name__ == "__main__":
