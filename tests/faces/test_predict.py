@@ -118,6 +118,9 @@ def test_enroll_identify_unknown_and_empty(att, tiny_encoder, tmp_path):
     with pytest.raises(InputError, match="empty"):
         faces.identify([str(att / "s1" / "1.png")], db=db, model=tiny_encoder)
     blank = np.full((100, 100, 3), 90, np.uint8)
+    with pytest.raises(InputError, match="nothing enrolled for 'nobody'.*no face found"):
+        faces.enroll("nobody", [blank], db=tmp_path / "new.db", model=tiny_encoder)
+    assert not (tmp_path / "new.db").exists()  # nothing to store: no file either
     enrolled = faces.enroll("alice", [str(att / "s1" / "1.png"), blank], db=db, model=tiny_encoder)
     assert enrolled.encodings == 1 and enrolled.added == 1 and "no face found" in enrolled.skipped[0]
     faces.enroll("bob", [str(att / "s2" / "1.png")], db=db, model=tiny_encoder)

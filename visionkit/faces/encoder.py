@@ -28,8 +28,9 @@ _ENCODERS: dict[str, LoadedModel] = {}
 def load_encoder(model: "str | os.PathLike | LoadedModel" = DEFAULT_MODEL) -> LoadedModel:
     """A registry face encoder, a ``.keras`` file, or a loaded one; loaded once per process and reused.
 
-    Its ``extra`` holds the verification threshold τ (``threshold``, ``threshold_source``): from the model file's
-    sidecar, else the published value of registry weights (:data:`PUBLISHED_THRESHOLDS`), else none.
+    Its ``extra`` holds the verification threshold τ (``threshold``, ``threshold_source``): one saved in the cache by
+    ``faces calibrate --save-threshold`` (registry encoders), else the model file's sidecar, else the registry
+    entry's ``extra``, else none; and the encoder's alignment and mirroring (:func:`encoder_alignment`).
     """
     if isinstance(model, LoadedModel):
         return model

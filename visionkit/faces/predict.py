@@ -183,32 +183,37 @@ def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, mode
     """Add the face of each image to identity ``name`` in the database (one transaction for the lot).
 
     Images with no face, or with several faces (unless ``on_multiple="largest"``), are skipped and listed. A
-    database holding another encoder's encodings is refused (naming both; see :func:`reencode`).
+    database holding another encoder's encodings is refused (naming both; see ``faces reencode``); a new database
+    file is created only when something is enrolled.
     """
+    from visionkit.faces.db import FaceDatabase, default_db_path
+
     if on_multiple not in ON_MULTIPLE:
         raise UsageError(f"on_multiple must be one of {', '.join(ON_MULTIPLE)}, received {on_multiple!r}")
-    with opened_db(db) as database:
-        database.check_model(encoder_name(model or DEFAULT_MODEL))
-        encoder = load_encoder(model or DEFAULT_MODEL)
-        sources = as_sources(images, recursive)
-        vectors, used, skipped = [], [], []
-        for index, item in enumerate(iter_images(sources)):
-            label = source_name(sources[index], index)
-            if not item.ok:
-                skipped.append(item.error)
+    if isinstance(db, FaceDatabase) or Path(db if db is not None else default_db_path()).exists():
+        with opened_db(db, create=False) as database:  # refuse another encoder's database before encoding anything
+            database.check_model(encoder_name(model or DEFAULT_MODEL))
+    encoder = load_encoder(model or DEFAULT_MODEL)
+    sources = as_sources(images, recursive)
+    vectors, used, skipped = [], [], []
+    for index, item in enumerate(iter_images(sources)):
+        label = source_name(sources[index], index)
+        if not item.ok:
+            skipped.append(item.error)
+        else:
+            faces, encodings, count = encode_image(item.image, encoder, False, min_face, min_confidence)
+            if not faces:
+                skipped.append(_no_face(label, min_face))
+            elif count > 1 and on_multiple == "error":
+                skipped.append(f"{label}: {count} faces found; enrolment needs one face per image")
             else:
-                faces, encodings, count = encode_image(item.image, encoder, False, min_face, min_confidence)
-                if not faces:
-                    skipped.append(_no_face(label, min_face))
-                elif count > 1 and on_multiple == "error":
-                    skipped.append(f"{label}: {count} faces found; enrolment needs one face per image")
-                else:
-                    vectors.append(encodings[0])
-                    used.append(_photo_path(sources[index], label))
-            if on_progress:
-                on_progress(index + 1, len(sources))
-        if not vectors:
-            raise InputError(f"nothing enrolled for {name!r}: " + "; ".join(skipped[:3]))
+                vectors.append(encodings[0])
+                used.append(_photo_path(sources[index], label))
+        if on_progress:
+            on_progress(index + 1, len(sources))
+    if not vectors:
+        raise InputError(f"nothing enrolled for {name!r}: " + "; ".join(skipped[:3]))
+    with opened_db(db) as database:  # created only now, when there is something to store
         total = database.enroll(name, np.stack(vectors), used, model=encoder.name)
     return EnrolledIdentity(name, total, len(vectors), tuple(skipped))
 
