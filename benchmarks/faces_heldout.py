@@ -88,7 +88,7 @@ def main() -> None:
               f"(whole pipeline); default τ = {tau:.4g} ({source})")
     print(f"pairs whose photos all three pipelines found: {common.sum()} ({same[common].sum()} same person)\n")
 
-    header = f"{'pipeline':50s} {'pairs':>6s} {'ROC AUC':>9s} {'EER %':>6s} {'acc@τ':>7s} {'FAR@τ %':>8s} {'FRR@τ %':>8s}"
+    header = f"{'pipeline':50s} {'pairs':>6s} {'ROC AUC':>10s} {'EER %':>6s} {'acc@τ':>7s} {'FAR@τ %':>8s} {'FRR@τ %':>8s}"
     rows = {}
     for label, mask in (("same pairs (found by all three)", common), ("all pairs, a miss = different", None)):
         print(f"{label}:\n{header}")
@@ -102,7 +102,7 @@ def main() -> None:
                 chosen, truth = values[mask], same[mask]
             row = figures(chosen, truth, tau)
             rows[(label, name)] = row
-            print(f"{name:50s} {len(chosen):6d} {row['auc']:9.6f} {row['eer'] * 100:6.3f} {row['acc']:7.4f} "
+            print(f"{name:50s} {len(chosen):6d} {row['auc']:10.7f} {row['eer'] * 100:6.3f} {row['acc']:7.4f} "
                   f"{row['far'] * 100:8.2f} {row['frr'] * 100:8.2f}")
         print()
     ours, theirs = list(pipelines)[0], list(pipelines)[2]
