@@ -57,7 +57,7 @@ def compare_faces(known, candidate, threshold: float | None = None,
     from visionkit.faces.encoder import load_encoder, resolve_threshold
 
     distances = face_distance(known, candidate)
-    tau, _ = resolve_threshold(load_encoder(model), threshold) if threshold is None else resolve_threshold(None, threshold)
+    tau, _ = resolve_threshold(load_encoder(model) if threshold is None else None, threshold)
     return distances <= tau
 
 

@@ -108,8 +108,9 @@ def encode(encoder: LoadedModel, crops: np.ndarray, batch_size: int = DEFAULT_BA
     return np.concatenate(outputs).astype(np.float32)
 
 
-def resolve_threshold(encoder: LoadedModel, threshold: float | None) -> tuple[float, str]:
-    """The threshold to decide with, and where it came from: the caller's, else the model's."""
+def resolve_threshold(encoder: LoadedModel | None, threshold: float | None) -> tuple[float, str]:
+    """The threshold to decide with, and where it came from: the caller's (checked; ``encoder`` may then be None),
+    else the model's."""
     from visionkit.faces.metrics import check_threshold
 
     if threshold is not None:
