@@ -17,6 +17,7 @@ _VERBS = {
     "load_image": "visionkit.core.io:load_image",
     "save_image": "visionkit.core.io:save_image",
     "contact_sheet": "visionkit.core.viz:contact_sheet",
+    "mute_tensorflow": "visionkit.core.config:mute_tensorflow_startup",
     "load_model": "visionkit.core.model:load_model",
     "LoadedModel": "visionkit.core.model:LoadedModel",
     "get_spec": "visionkit.core.registry:get_spec",

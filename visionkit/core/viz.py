@@ -115,8 +115,9 @@ def palette(count: int) -> np.ndarray:
 def contact_sheet(rows: Sequence[Sequence[np.ndarray]], captions: Sequence[Sequence[str]] | None = None,
                   row_labels: Sequence[str] | None = None, tile: int = 96, gap: int = 4,
                   title: str | None = None) -> np.ndarray:
-    """A grid of RGB images (one list per row, each resized to ``tile`` x ``tile``), with an optional caption under
-    each tile, a label left of each row and a title on top; white background, RGB uint8. Drawn with OpenCV."""
+    """A grid of RGB images (one list per row, each fitted into a ``tile`` x ``tile`` cell, aspect ratio kept), with
+    an optional caption under each cell, a label left of each row and a title on top; white background, RGB uint8.
+    Drawn with OpenCV."""
     import cv2
 
     font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
@@ -137,9 +138,12 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], captions: Sequence[Seque
             left = label_w + gap + c * (tile + gap)
             rgb = np.asarray(image, dtype=np.uint8)
             rgb = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb[..., :3]
-            area = rgb.shape[0] * rgb.shape[1] > tile * tile
-            sheet[top:top + tile, left:left + tile] = cv2.resize(
-                np.ascontiguousarray(rgb), (tile, tile), interpolation=cv2.INTER_AREA if area else cv2.INTER_NEAREST)
+            scale = tile / max(rgb.shape[:2])
+            h, w = max(1, round(rgb.shape[0] * scale)), max(1, round(rgb.shape[1] * scale))
+            fitted = cv2.resize(np.ascontiguousarray(rgb), (w, h),
+                                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+            y, x = top + (tile - h) // 2, left + (tile - w) // 2
+            sheet[y:y + h, x:x + w] = fitted
             if captions and captions[r][c]:
                 cv2.putText(sheet, captions[r][c][:tile // 6], (left, top + tile + 11), font, 0.35, (40, 40, 40), 1,
                             cv2.LINE_AA)
