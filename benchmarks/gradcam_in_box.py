@@ -118,7 +118,9 @@ def summary(name: str, ratios: list[tuple[float, float]], shares: list[float], e
           f"{statistics.median(gradcam):.2f}  (> 1 in {sum(r > 1 for r in gradcam)} of {len(gradcam)})\n"
           f"  centred Gaussian mass in box / uniform: mean {statistics.mean(centre):.2f}  median "
           f"{statistics.median(centre):.2f}\n"
-          f"  Grad-CAM beats the centred Gaussian in {sum(r > c for r, c in ratios)} of {len(ratios)} images")
+          f"  Grad-CAM beats the centred Gaussian in {sum(r > c for r, c in ratios)} of {len(ratios)} images\n"
+          f"  share of the Grad-CAM heat inside the boxes: mean {statistics.mean(r * a for r, a in zip(gradcam, shares)):.0%}"
+          f" (uniform map: {statistics.mean(shares):.0%})")
 
 
 def raccoon(model, figure_rows: list) -> None:
