@@ -46,6 +46,8 @@ def explain(images: ImageSource | Sequence[ImageSource], model=DEFAULT_MODEL, ta
         raise UsageError(f"alpha must be in [0, 1], received {alpha}")
     if batch_size < 1:
         raise UsageError(f"batch_size must be at least 1, received {batch_size}")
+    if output is not None and save is not None:
+        raise UsageError("give output (one overlay file) or save (a folder of overlays), not both")
     sources = as_sources(images, recursive)
     if output is not None:
         _check_output(output, len(sources))
@@ -96,10 +98,12 @@ def _explained(loaded, tapped, batch, ids):
 def _result(loaded, layer_name, source, activations, gradients, probabilities, class_id, size) -> Explanation:
     from visionkit.explanation.gradcam import gradcam, normalise, peak, upsample
 
-    heat = normalise(upsample(gradcam(activations, gradients), *size))
+    cam = gradcam(activations, gradients).astype(np.float32)
+    heat = normalise(upsample(cam, *size))
     top = int(np.argmax(probabilities))
     return Explanation(source, loaded.name, layer_name, class_id, loaded.label(class_id), float(probabilities[class_id]),
-                       loaded.label(top), float(probabilities[top]), heat, peak(heat) if heat.max() > 0 else None)
+                       loaded.label(top), float(probabilities[top]), cam, tuple(size),
+                       peak(heat) if heat.max() > 0 else None)
 
 
 def _check_output(output, count: int) -> None:

@@ -9,8 +9,10 @@ from visionkit.core.results import Result
 
 @dataclass(frozen=True, eq=False)
 class Explanation(Result):
-    """Grad-CAM of one image for one class: the heatmap (original size, [0, 1]) and what it explains.
+    """Grad-CAM of one image for one class, and what it explains.
 
+    ``cam`` is the map at the layer's resolution (h, w), ``size`` the image's (height, width); ``heatmap`` is the map
+    upsampled to the image and scaled to [0, 1] (computed when read, so a large batch keeps only the small maps).
     ``label``/``score`` are the explained class and its probability; ``predicted``/``predicted_score`` the model's
     top class (the same unless a class was asked for). ``peak`` is the (x, y) pixel of the hottest point.
     """
@@ -23,17 +25,28 @@ class Explanation(Result):
     score: float | None = None
     predicted: str = ""
     predicted_score: float | None = None
-    heatmap: object = field(default=None, repr=False)  # np.ndarray (H, W) float32 in [0, 1]
+    cam: object = field(default=None, repr=False)  # np.ndarray (h, w) float, >= 0
+    size: tuple[int, int] = (0, 0)
     peak: tuple[int, int] | None = None
     path: str = ""
     error: str | None = None
+
+    @property
+    def heatmap(self):
+        """The map at the image's size, [0, 1], float32 (None when the image could not be read)."""
+        if self.cam is None:
+            return None
+        from visionkit.explanation.gradcam import normalise, upsample
+
+        return normalise(upsample(self.cam, *self.size))
 
     def to_dict(self) -> dict:
         data = {"source": self.source, "model": self.model, "layer": self.layer, "class_id": self.class_id,
                 "label": self.label, "score": None if self.score is None else round(self.score, 6),
                 "predicted": self.predicted,
                 "predicted_score": None if self.predicted_score is None else round(self.predicted_score, 6),
-                "peak": list(self.peak) if self.peak else None, "path": self.path}
+                "height": self.size[0], "width": self.size[1], "peak": list(self.peak) if self.peak else None,
+                "path": self.path}
         if self.error is not None:
             data["error"] = self.error
         return data
@@ -41,6 +54,7 @@ class Explanation(Result):
     def to_rows(self) -> list[dict]:
         data = self.to_dict()
         data["peak"] = "" if self.peak is None else f"{self.peak[0]},{self.peak[1]}"
+        data.pop("height"), data.pop("width")
         data.setdefault("error", "")
         return [data]
 
