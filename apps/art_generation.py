@@ -17,7 +17,7 @@ from pathlib import Path
 import visionkit
 
 
-def progression_sheet(result, every: int, tile: int) -> "object":
+def progression_sheet(result, every: int, tile: int):
     """content | style | the saved frames | result, captioned, as one RGB image."""
     frames = [visionkit.load_image(path) for path in result.frames]
     panels = [result.content_image, *result.style_images, *frames, result.image]
