@@ -98,8 +98,8 @@ def test_car_detection_says_which_model_it_needs(tmp_path, capsys):
 
 
 def test_face_door_names_the_enrolled_and_shuts_on_a_stranger(model_cache, tmp_path, capsys):
-    """People the default encoder never trained on (s21-s30 are its held-out identities): three enrolled with three
-    photos each; their 9th photos and two photos of s24 arrive."""
+    """People no bundled encoder trained on (facenet_att_lite0 held s21-s30 out; dlib's was trained elsewhere):
+    three enrolled with three photos each; their 9th photos and two photos of s24 arrive."""
     att = shared_data("att_faces")
     for person in ("s21", "s22", "s23"):
         (tmp_path / "staff" / person).mkdir(parents=True)
