@@ -5,8 +5,8 @@ Layers, bottom to top; a module may import its own layer's package and the layer
 1. ``visionkit.core`` — errors, config, io, registry, weights, the model handle, training, results base, writers, viz;
 2. ``visionkit.convert`` — readers of foreign weight files (they use the core);
 3. ``visionkit.zoo`` — architectures shared as backbones, and their cost tables;
-4. the tasks: ``classification``, ``train``, ``detection``, ``segmentation``, ``faces``, ``style`` — each may use the
-   core, convert and zoo, and never another task (what two tasks share goes through the core);
+4. the tasks: ``classification``, ``train``, ``detection``, ``segmentation``, ``faces``, ``style``, ``explanation`` — each
+   may use the core, convert and zoo, and never another task (what two tasks share goes through the core);
 5. ``visionkit`` (the lazy table of public names) and ``visionkit.cli``, which imports only the public API
    (``visionkit``), the light core modules it renders with, and each task's ``config`` (its defaults).
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from visionkit._compat import MOVED, OLD_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[1] / "visionkit"
-TASKS = ("classification", "train", "detection", "segmentation", "faces", "style")
+TASKS = ("classification", "train", "detection", "segmentation", "faces", "style", "explanation")
 LAYER = {"core": 1, "convert": 2, "zoo": 3, **{task: 4 for task in TASKS}, "cli": 5}
 #: light core modules the CLI renders with (none imports numpy or TensorFlow at import time).
 CLI_CORE = {"visionkit.core.errors", "visionkit.core.config", "visionkit.core.writers", "visionkit.core.training"}

@@ -15,6 +15,9 @@ __version__ = "0.1.0"
 _VERBS = {
     # images, models, weights and the registry
     "load_image": "visionkit.core.io:load_image",
+    "save_image": "visionkit.core.io:save_image",
+    "contact_sheet": "visionkit.core.viz:contact_sheet",
+    "mute_tensorflow": "visionkit.core.config:mute_tensorflow_startup",
     "load_model": "visionkit.core.model:load_model",
     "LoadedModel": "visionkit.core.model:LoadedModel",
     "get_spec": "visionkit.core.registry:get_spec",
@@ -104,6 +107,13 @@ _VERBS = {
     # style transfer
     "stylize": "visionkit.style.transfer:stylize",
     "Stylized": "visionkit.style.results:Stylized",
+    # explaining classifiers: Grad-CAM, the patches that most activate units
+    "explain": "visionkit.explanation.predict:explain",
+    "visualize_units": "visionkit.explanation.patches:visualize_units",
+    "explain_layers": "visionkit.explanation.layers:layer_names",
+    "Explanation": "visionkit.explanation.results:Explanation",
+    "UnitPatches": "visionkit.explanation.results:UnitPatches",
+    "Patch": "visionkit.explanation.results:Patch",
     # the architecture zoo
     "summarize_model": "visionkit.zoo.summary:summarize",
     "conv_cost": "visionkit.zoo.cost:conv_cost",

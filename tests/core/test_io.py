@@ -182,6 +182,18 @@ def test_save_image_is_atomic_and_checks_extension(tmp_path, photo):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
+def test_save_image_keeps_masks_grey_and_alpha_where_the_format_can(tmp_path, photo):
+    mask = (photo[..., 0] > 128).astype(np.uint8) * 255
+    save_image(tmp_path / "mask.png", mask)
+    assert Image.open(tmp_path / "mask.png").mode == "L" and np.array_equal(np.asarray(Image.open(tmp_path / "mask.png")), mask)
+    rgba = np.dstack([photo, mask])
+    save_image(tmp_path / "cut.png", rgba)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "cut.png")), rgba)
+    save_image(tmp_path / "cut.jpg", rgba)  # JPEG has no alpha: composited on white
+    assert Image.open(tmp_path / "cut.jpg").mode == "RGB"
+    assert np.asarray(Image.open(tmp_path / "cut.jpg"))[mask == 0].mean() > 240
+
+
 def test_as_sources_wraps_single_inputs_and_expands_paths(tmp_path, photo):
     from visionkit.core.io import as_sources
 

@@ -16,6 +16,7 @@ COMMANDS = {
     "classify": "visionkit.cli.classify:classify",
     "detect": "visionkit.cli.detect:detect",
     "evaluate": "visionkit.cli.train:evaluate",
+    "explain": "visionkit.cli.explain:explain",
     "export": "visionkit.cli.train:export",
     "faces": "visionkit.cli.faces:faces",
     "finetune": "visionkit.cli.train:finetune",

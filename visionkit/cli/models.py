@@ -58,6 +58,11 @@ from visionkit.cli.models_zoo import cost, summary  # noqa: E402
 models.add_command(summary)
 models.add_command(cost)
 
+# `models visualize` (the patches that most activate a layer's units) lives in cli/explain.py.
+from visionkit.cli.explain import visualize  # noqa: E402
+
+models.add_command(visualize)
+
 
 @models.command("import-darknet")
 @click.argument("cfg", type=click.Path(exists=True, dir_okay=False))

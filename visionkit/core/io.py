@@ -250,13 +250,30 @@ def source_name(source: ImageSource, index: int) -> str:
     return f"<{type(source).__name__} {index}>"
 
 
+#: formats that keep an alpha channel; an RGBA image written as anything else is composited on white.
+ALPHA_FORMATS = ("PNG", "WEBP", "TIFF")
+
+
 def save_image(path: Union[str, os.PathLike], image: np.ndarray, quality: int = 95) -> None:
-    """Write an RGB uint8 image atomically (temporary file, then rename)."""
+    """Write an image atomically (temporary file, then rename), in the format of the path's extension.
+
+    A 2-D uint8 array is written as greyscale (a mask stays one channel), (H, W, 4) as RGBA where the format keeps
+    alpha (PNG, WebP, TIFF; composited on white otherwise), anything else as RGB (see :func:`load_image` for the
+    dtypes accepted).
+    """
     from visionkit.core.writers import atomic_path
 
     target = Path(path)
+    fmt = _format_for(target)
+    array = np.asarray(image)
+    if array.ndim == 2 and array.dtype == np.uint8:
+        picture = Image.fromarray(array)  # mode L
+    elif array.ndim == 3 and array.shape[2] == 4 and array.dtype == np.uint8 and fmt in ALPHA_FORMATS:
+        picture = Image.fromarray(array)  # mode RGBA
+    else:
+        picture = Image.fromarray(_array_to_rgb(array))
     with atomic_path(target) as tmp:
-        Image.fromarray(_array_to_rgb(np.asarray(image))).save(tmp, format=_format_for(target), quality=quality)
+        picture.save(tmp, format=fmt, quality=quality)
 
 
 def _format_for(path: Path) -> str:

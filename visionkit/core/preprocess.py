@@ -57,3 +57,8 @@ def as_probabilities(outputs: np.ndarray) -> np.ndarray:
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def resize(image: np.ndarray, height: int, width: int, interpolation: str = "bilinear") -> np.ndarray:
+    """``image`` resized to exactly ``height`` x ``width`` (aspect ratio not kept), antialiased."""
+    return np.asarray(Image.fromarray(image).resize((width, height), _FILTERS[interpolation]))

@@ -1,5 +1,5 @@
-"""Plots (training curves, confusion matrix, ROC, precision-recall) as PNG files, and the colour palette that
-drawings on images share (boxes: :mod:`visionkit.detection.output`, masks: :mod:`visionkit.segmentation.predict`).
+"""Plots (training curves, confusion matrix, ROC, precision-recall) as PNG files, contact sheets of images, and the
+colour palette that drawings on images share (boxes: :mod:`visionkit.detection.output`, masks: :mod:`visionkit.segmentation.predict`).
 
 Plots use matplotlib's non-interactive Agg backend.
 """
@@ -110,3 +110,42 @@ def palette(count: int) -> np.ndarray:
         for i in range(1, count)
     ]
     return np.array(colours[:count], dtype=np.uint8)
+
+
+def contact_sheet(rows: Sequence[Sequence[np.ndarray]], captions: Sequence[Sequence[str]] | None = None,
+                  row_labels: Sequence[str] | None = None, tile: int = 96, gap: int = 4,
+                  title: str | None = None) -> np.ndarray:
+    """A grid of RGB images (one list per row, each fitted into a ``tile`` x ``tile`` cell, aspect ratio kept), with
+    an optional caption under each cell, a label left of each row and a title on top; white background, RGB uint8.
+    Drawn with OpenCV."""
+    import cv2
+
+    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    caption_h = 14 if captions else 0
+    label_w = (8 + max(cv2.getTextSize(label, font, font_scale, 1)[0][0] for label in row_labels)) if row_labels else 0
+    columns = max((len(row) for row in rows), default=0)
+    title_h = 22 if title else 0
+    height = title_h + gap + len(rows) * (tile + caption_h + gap)
+    width = max(label_w + gap + max(columns, 1) * (tile + gap),
+                (cv2.getTextSize(title, font, 0.5, 1)[0][0] + 2 * gap) if title else 0)
+    sheet = np.full((height, width, 3), 255, np.uint8)
+    if title:
+        cv2.putText(sheet, title, (gap, 16), font, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    for r, row in enumerate(rows):
+        top = title_h + gap + r * (tile + caption_h + gap)
+        if row_labels:
+            cv2.putText(sheet, row_labels[r], (4, top + tile // 2 + 4), font, font_scale, (20, 20, 20), 1, cv2.LINE_AA)
+        for c, image in enumerate(row):
+            left = label_w + gap + c * (tile + gap)
+            rgb = np.asarray(image, dtype=np.uint8)
+            rgb = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb[..., :3]
+            factor = tile / max(rgb.shape[:2])
+            h, w = max(1, round(rgb.shape[0] * factor)), max(1, round(rgb.shape[1] * factor))
+            fitted = cv2.resize(np.ascontiguousarray(rgb), (w, h),
+                                interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_NEAREST)
+            y, x = top + (tile - h) // 2, left + (tile - w) // 2
+            sheet[y:y + h, x:x + w] = fitted
+            if captions and captions[r][c]:
+                cv2.putText(sheet, captions[r][c][:tile // 6], (left, top + tile + 11), font, 0.35, (40, 40, 40), 1,
+                            cv2.LINE_AA)
+    return sheet
