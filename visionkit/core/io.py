@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import io as _stdio
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
@@ -32,7 +33,8 @@ def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
             f"{name}: image is {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{max_pixels:,}; raise it with max_pixels= (or VISIONKIT_MAX_PIXELS) if you trust the file"
+            f"{max_pixels:,} (a decompression bomb?); raise it with max_pixels= (or VISIONKIT_MAX_PIXELS) only if "
+            "you trust the file"
         )
 
 
@@ -81,6 +83,9 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
 def open_image(data: Union[str, os.PathLike, bytes], name: str, max_pixels: int, draft: int | None = None) -> np.ndarray:
     """Decode a file path or encoded bytes to RGB uint8, EXIF-rotated, size-checked."""
     stream = _stdio.BytesIO(data) if isinstance(data, bytes) else data
+    if Image.MAX_IMAGE_PIXELS and 2 * Image.MAX_IMAGE_PIXELS < max_pixels:
+        # Pillow refuses at open() above twice its own limit; a limit the user raised must get past that gate
+        Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
     try:
         with Image.open(stream) as image:
             _check_size(image, name, max_pixels)
@@ -89,9 +94,11 @@ def open_image(data: Union[str, os.PathLike, bytes], name: str, max_pixels: int,
             image.load()
             image = ImageOps.exif_transpose(image) or image
             return _to_rgb_array(image)
-    except Image.DecompressionBombError as error:
-        raise ImageError(f"{name}: {error} Raise the limit with max_pixels= (or VISIONKIT_MAX_PIXELS) "
-                         "only if you trust the file") from None
+    except Image.DecompressionBombError as error:  # Pillow's own gate, met before visionkit's check
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ImageError(f"{name}: image has {size}, over the limit of {max_pixels:,} (a decompression bomb?); "
+                         "raise it with max_pixels= (or VISIONKIT_MAX_PIXELS) only if you trust the file") from None
     except UnidentifiedImageError as error:
         raise ImageError(f"{name}: not a readable image ({error.__class__.__name__})") from None
     except (OSError, SyntaxError, ValueError) as error:

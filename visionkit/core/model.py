@@ -221,7 +221,8 @@ def converted_model(spec: ModelSpec):
     if stamp_matches(path):
         return keras.models.load_model(path, compile=False)
     if path.is_file():
-        logger.warning("%s is not the conversion visionkit recorded; converting again", path)
+        logger.warning("%s: no record of this conversion, or it changed since it was recorded; converting again", path)
+    path.with_suffix(".keras.sha256").unlink(missing_ok=True)  # the stamp older versions kept beside the file
     logger.info("converting %s weights once into %s", spec.name, path)
     source = fetch(spec)
     converter = import_object(spec.weights.converter)
@@ -308,12 +309,22 @@ def without_optimizer(model):
 
 
 def save_keras_atomic(model, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` file beside ``path``, then rename (Keras insists on the suffix)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``model.save`` to a temporary ``.keras`` file beside ``path``, then rename (Keras insists on the suffix).
+
+    Leftovers of a killed earlier save are removed first; a full disk or read-only folder is an OutputError."""
+    from visionkit.core.errors import WRITE_ERRNOS, output_error
+    from visionkit.core.writers import remove_stale_parts
+
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.part.keras")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(path.parent, f".{path.stem}.", ".part.keras")
         model.save(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise output_error(path, error) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
