@@ -94,3 +94,23 @@ def listing(folder: Path) -> str:
         return "(no folder)"
     names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
     return ", ".join(names) if names else "(empty)"
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory):
+    """A small untrained 2-class classifier (32×32 in) saved like a trained one: ``visionkit classify -m PATH``."""
+    import keras
+
+    from visionkit.core.model import save_model
+    from visionkit.core.registry import ModelSpec
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    path = tmp_path_factory.mktemp("classifier") / "tiny.keras"
+    spec = ModelSpec(name="tiny", task="classify", builder="", input_size=(32, 32), resize=36)
+    save_model(keras.Model(inputs, outputs), path, spec, ["cat", "dog"])
+    return path
