@@ -24,6 +24,7 @@ from visionkit.core.results import Result
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 #: Refuse images with more pixels than this (a 50,000 x 50,000 header would need 7.5 GB).
 MAX_PIXELS = 178_956_970  # Pillow's own default (about 13,000 x 13,000).
+EXIF_ORIENTATION = 0x0112
 
 ImageSource = Union[str, os.PathLike, bytes, np.ndarray, Image.Image]
 
@@ -55,7 +56,7 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
@@ -92,7 +93,8 @@ def open_image(data: Union[str, os.PathLike, bytes], name: str, max_pixels: int,
             if draft and image.format == "JPEG":
                 image.draft("RGB", (draft, draft))  # DCT-domain downscale: decodes big JPEGs much faster
             image.load()
-            image = ImageOps.exif_transpose(image) or image
+            if image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # exif_transpose copies even an upright image
+                image = ImageOps.exif_transpose(image) or image
             return _to_rgb_array(image)
     except Image.DecompressionBombError as error:  # Pillow's own gate, met before visionkit's check
         found = re.search(r"\((\d+) pixels\)", str(error))
@@ -140,7 +142,7 @@ def image_size(path: Union[str, os.PathLike]) -> tuple[int, int]:
     """(height, width) as displayed (EXIF rotation applied), read from the header without decoding pixels."""
     with Image.open(path) as image:
         width, height = image.size
-        if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+        if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
             width, height = height, width
     return height, width
 
