@@ -19,6 +19,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- fault-table:begin -->", "<!-- fault-table:end -->"
+#: the order of the table: by test file, then as the tests ran
+ORDER = ("test_kill.py", "test_concurrent.py", "test_hostile_inputs.py", "test_batch_outputs.py")
 
 
 def cell(text: str) -> str:
@@ -43,6 +45,8 @@ def main() -> int:
                                 cwd=REPO, env=env).returncode
         seconds = time.perf_counter() - start
         rows = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()] if record.is_file() else []
+    rank = {name: i for i, name in enumerate(ORDER)}
+    rows.sort(key=lambda row: rank.get(row["test"].split("::")[0].rsplit("/", 1)[-1], len(ORDER)))  # stable
     text = table(rows)
     print(text)
     print(f"\n{len(rows)} rows from `python -m pytest tests/faults` ({seconds:.0f} s, exit {status})", file=sys.stderr)

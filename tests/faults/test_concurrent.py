@@ -42,5 +42,5 @@ def test_two_processes_enrol_200_each_into_one_database(tmp_path, fault_row):
               "two processes start at once on a database that does not exist yet; each makes 200 enrolments "
               "(3 encodings each, one transaction each)",
               f"both exit 0, nothing on stderr (no \"database is locked\"); each was trying to write while the other "
-              f"wrote (commits alternated {switches} times: SQLite's busy wait lets one writer run ahead)",
+              f"wrote (commits switched writer {switches} time(s): back to back, SQLite's busy wait lets one writer run ahead)",
               "one database: all 400 identities, 1,200 encodings, integrity ok")
