@@ -26,12 +26,13 @@ from pathlib import Path
 
 from visionkit.core.config import cache_dir, pretrained_dir
 from visionkit.core.errors import WeightsError
-from visionkit.core.integrity import (check_bundled, file_hash, hash_matches, record_hash, record_path,
-                                      recorded_hash)
+from visionkit.core.integrity import (RECORD_NAME, check_bundled, file_hash, hash_matches, record_hash,
+                                      record_path, recorded_hash)
 from visionkit.core.registry import ModelSpec
 from visionkit.core.writers import atomic_path
 
 logger = logging.getLogger("visionkit")
+RECORDED_HASHES = RECORD_NAME  # the record's file name (kept in the user's config folder now, not in the cache)
 
 __all__ = ["file_hash", "hash_matches", "weights_dir", "expected_hash", "pip_file", "cached_file", "is_available",
            "offline_message", "fetch", "download", "import_file", "local_file", "conversion_fingerprint",
@@ -181,9 +182,11 @@ def import_file(spec: ModelSpec, source: str | os.PathLike) -> Path:
         raise WeightsError(f"{spec.name!r} takes its weights from {spec.weights.source!r}; nothing to import")
     expected = expected_hash(spec)
     if expected and not hash_matches(source, expected):
-        kind = "published" if spec.weights.hash else f"recorded (in {record_path()})"
+        kind = "registry's" if spec.weights.hash else f"recorded (in {record_path()})"
+        hint = "" if spec.weights.hash else (f"; if the file at {spec.weights.url} changed on purpose, remove its "
+                                             f"entry from {record_path()} and import again")
         raise WeightsError(f"hash mismatch: {source} does not match the {kind} hash {expected[:12]}… for "
-                           f"{spec.name!r}; nothing was imported")
+                           f"{spec.name!r}; nothing was imported{hint}")
     target = cached_file(spec)
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
