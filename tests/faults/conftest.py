@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -78,14 +77,6 @@ def kill_when(command: list[str], ready: Callable[[], bool], timeout: float = 24
         if process.poll() is None:
             process.kill()
             process.wait()
-
-
-def first_line(text: str, pattern: str = r".") -> str:
-    """The first line of ``text`` matching ``pattern`` (stripped), for the table."""
-    for line in text.splitlines():
-        if re.search(pattern, line):
-            return line.strip()
-    return ""
 
 
 def listing(folder: Path) -> str:

@@ -13,7 +13,6 @@ import errno
 import os
 import subprocess
 
-import pytest
 from click.testing import CliRunner
 
 from tests.conftest import write_image

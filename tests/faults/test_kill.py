@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import make_class_folders, make_yolo_dataset
-from tests.faults.conftest import cli, first_line, kill_when, listing, run
+from tests.faults.conftest import cli, kill_when, listing, run
 
 KILLED = -signal.SIGKILL
 
@@ -69,7 +69,7 @@ def _epoch_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.startswith("epoch ")]
 
 
-def _kill_then_resume(command, run_dir, epochs: int, after_rows: int = 2):
+def _kill_then_resume(command, run_dir, after_rows: int = 2):
     """Kill ``command`` once ``after_rows`` epochs are in history.csv, then run it again with --resume."""
     from visionkit.core.callbacks import read_history
 
@@ -89,7 +89,7 @@ def test_kill_during_finetune_then_resume(tmp_path, fault_row):
     run_dir = tmp_path / "run"
     command = cli("finetune", data, "--base", "lenet5", "--weights", "none", "--epochs", "5", "-b", "4",
                   "--optimizer", "sgd", "--lr", "0.01", "-o", run_dir, "--format", "json")
-    at_kill, lines, history, _ = _kill_then_resume(command, run_dir, 5)
+    at_kill, lines, history, _ = _kill_then_resume(command, run_dir)
     first = int(lines[0].split()[1].split("/")[0]) - 1  # "epoch 3/5 ..." -> 2
     assert first >= 2 and first <= len(at_kill), (at_kill, lines)
     assert [row["epoch"] for row in history] == list(range(5)), "every epoch exactly once"
@@ -110,7 +110,7 @@ def test_kill_during_detect_train_then_resume(tmp_path, isolated_cache, fault_ro
     command = cli("detect", "train", data, "--base", "tiny_functional_cnn", "--input-size", "64", "-k", "2",
                   "--frozen-epochs", "1", "--epochs", "5", "-b", "2", "--head-filters", "8", "--no-augment",
                   "-o", run_dir)
-    at_kill, lines, history, _ = _kill_then_resume(command, run_dir, 5, after_rows=3)
+    at_kill, lines, history, _ = _kill_then_resume(command, run_dir, after_rows=3)
     epochs = [row["epoch"] for row in history]
     assert epochs == list(range(5)), history
     assert len(lines) <= 5 - 2, "the resumed run trained only the epochs that were not done"
@@ -140,7 +140,7 @@ def test_kill_during_segment_train_then_resume(tmp_path, fault_row):
     run_dir = tmp_path / "run"
     command = cli("segment", "train", tmp_path / "data", "--arch", "unet", "--depth", "1", "--filters", "2",
                   "--crop", "32", "--image-size", "32", "--epochs", "5", "-b", "2", "--no-augment", "-o", run_dir)
-    at_kill, lines, history, _ = _kill_then_resume(command, run_dir, 5)
+    at_kill, lines, history, _ = _kill_then_resume(command, run_dir)
     first = int(lines[0].split()[1].split("/")[0]) - 1
     assert 2 <= first <= len(at_kill), (at_kill, lines)
     assert [row["epoch"] for row in history] == list(range(5))
