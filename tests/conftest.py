@@ -4,6 +4,7 @@ data sets and models (class folders, YOLO labels, image/mask pairs, a detector, 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,20 +15,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VISIONKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+#: "1": a test whose shared data set is absent fails instead of skipping (CI sets it: a renamed or missing data set
+#: must not turn into silent skips).
+REQUIRE_DATA = "VISIONKIT_REQUIRE_DATA"
+
+# Hashes trusted on first use are recorded outside the cache (visionkit.core.integrity); never in the user's own
+# record while testing. A persistent test cache keeps its record beside it, so its conversions stay valid.
+_TEST_CACHE = os.environ.get("VISIONKIT_TEST_CACHE")
+os.environ.setdefault("VISIONKIT_HASH_RECORD", f"{_TEST_CACHE.rstrip('/')}.recorded_hashes.json" if _TEST_CACHE
+                      else str(Path(tempfile.mkdtemp(prefix="visionkit-hashes-")) / "recorded_hashes.json"))
 
 
 def shared_data(name: str) -> Path:
-    """``../shared/data/<name>``, or skip the test with the reason when it is absent."""
+    """``../shared/data/<name>``, or skip the test with the reason when it is absent (fail with VISIONKIT_REQUIRE_DATA=1)."""
     path = SHARED_DATA / name
     if not path.exists():
-        pytest.skip(f"needs the shared data set {path} (not present on this machine)")
+        reason = f"needs the shared data set {path} (not present on this machine)"
+        if os.environ.get(REQUIRE_DATA) == "1":
+            pytest.fail(f"{reason}; {REQUIRE_DATA}=1 makes a missing data set a failure", pytrace=False)
+        pytest.skip(reason)
     return path
 
 
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch):
-    """A fresh VISIONKIT_HOME for tests that write to the cache."""
+    """A fresh VISIONKIT_HOME (and record of trusted hashes) for tests that write to the cache."""
     monkeypatch.setenv("VISIONKIT_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("VISIONKIT_HASH_RECORD", str(tmp_path / "recorded_hashes.json"))
     return tmp_path / "cache"
 
 

@@ -40,6 +40,7 @@ _VERBS = {
     "DatasetError": "visionkit.core.errors:DatasetError",
     "ModelError": "visionkit.core.errors:ModelError",
     "WeightsError": "visionkit.core.errors:WeightsError",
+    "OutputError": "visionkit.core.errors:OutputError",
     # classification
     "classify": "visionkit.classification.predict:classify",
     "Classification": "visionkit.classification.results:Classification",

@@ -207,3 +207,72 @@ def test_tensor_reaching_past_its_storage(tmp_path):
     save_zip(tmp_path / "w.pth", {"w": FakeTensor(storage, 2, (2, 3), (3, 1))}, [storage])
     with pytest.raises(WeightsError, match="reaches element 8"):
         read_state_dict(tmp_path / "w.pth")
+
+
+# --- memory caps: a small hostile file cannot make a large allocation -------------------------------------------
+
+
+def test_stride_zero_tensor_larger_than_its_storage_is_refused(tmp_path):
+    storage = FakeStorage("0", np.array([1.0], dtype=np.float32))  # one element...
+    save_zip(tmp_path / "w.pth", {"w": FakeTensor(storage, 0, (4096, 4096), (0, 0))}, [storage])  # ...viewed 16M times
+    assert (tmp_path / "w.pth").stat().st_size < 1000
+    with pytest.raises(WeightsError, match="more elements than its storage"):
+        read_state_dict(tmp_path / "w.pth")
+
+
+def test_many_views_of_one_storage_are_capped(tmp_path):
+    storage = FakeStorage("0", np.zeros(1 << 16, dtype=np.float32))  # 256 KiB
+    obj = {f"view{i}": FakeTensor(storage, 0, (1 << 16,), (1,)) for i in range(40)}  # 40 full views: 10 MiB
+    save_zip(tmp_path / "w.pth", obj, [storage])
+    with pytest.raises(WeightsError, match="more than 4x"):
+        read_state_dict(tmp_path / "w.pth")
+    few = {f"view{i}": FakeTensor(storage, 0, (1 << 16,), (1,)) for i in range(3)}  # tied weights are fine
+    save_zip(tmp_path / "tied.pth", few, [storage])
+    assert len(read_state_dict(tmp_path / "tied.pth")) == 3
+
+
+def test_compressed_member_that_unpacks_far_beyond_the_archive_is_refused(tmp_path):
+    numel = 1 << 24  # 64 MiB of float32 zeros deflate to about 64 KiB
+    storage = FakeStorage("0", np.zeros(1, dtype=np.float32))
+    with fake_torch() as torch:
+        data = _pickle({"w": FakeTensor(storage, 0, (numel,), (1,))},
+                       lambda o: ("storage", torch.FloatStorage, "0", "cpu", numel) if isinstance(o, FakeStorage) else None)
+    with zipfile.ZipFile(tmp_path / "bomb.pth", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", data)
+        with archive.open("archive/data/0", "w") as member:
+            chunk = bytes(1 << 20)
+            for _ in range(numel * 4 // len(chunk)):
+                member.write(chunk)
+    assert (tmp_path / "bomb.pth").stat().st_size < 200_000
+    with pytest.raises(WeightsError, match="zip bomb"):
+        read_state_dict(tmp_path / "bomb.pth")
+
+
+def test_legacy_storage_declaring_more_than_the_file_holds_is_refused(tmp_path):
+    storage = FakeStorage("0", np.arange(4, dtype=np.float32))
+    save_legacy(tmp_path / "w.pth", {"w": FakeTensor(storage, 0, (4,), (1,))}, [storage])
+    data = bytearray((tmp_path / "w.pth").read_bytes())
+    huge = 1 << 40  # a trillion elements: reading them would be a MemoryError
+    data = data.replace(struct.pack("<q", 4) + storage.data.tobytes(), struct.pack("<q", huge) + storage.data.tobytes())
+    pickled = data.rfind(b"cpu")  # the storage reference in the pickle declares the same count
+    assert pickled > 0
+    (tmp_path / "forged.pth").write_bytes(bytes(data))
+    with pytest.raises(WeightsError):
+        read_state_dict(tmp_path / "forged.pth")
+
+
+def test_huge_declared_legacy_storage_is_a_weights_error_not_a_memory_error(tmp_path):
+    numel = 1 << 40
+    storage = FakeStorage("0", np.zeros(1, dtype=np.float32))
+    with fake_torch() as torch:
+        data = _pickle({"w": FakeTensor(storage, 0, (numel,), (1,))},
+                       lambda o: ("storage", torch.FloatStorage, "0", "cpu", numel, None) if isinstance(o, FakeStorage) else None)
+    info = {"protocol_version": LEGACY_PROTOCOL, "little_endian": True, "type_sizes": {"int": 4, "long": 4}}
+    with open(tmp_path / "huge.pth", "wb") as stream:
+        for header in (LEGACY_MAGIC, LEGACY_PROTOCOL, info):
+            pickle.dump(header, stream, protocol=2)
+        stream.write(data)
+        pickle.dump(["0"], stream, protocol=2)
+        stream.write(struct.pack("<q", numel) + bytes(16))
+    with pytest.raises(WeightsError, match="declares 1,099,511,627,776 elements"):
+        read_state_dict(tmp_path / "huge.pth")

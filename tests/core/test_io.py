@@ -118,7 +118,7 @@ def test_truncated_jpeg(tmp_path, photo):
 
 def test_decompression_bomb_header_is_refused_before_decoding(tmp_path):
     _png_header_only(tmp_path / "bomb.png", 50_000, 50_000)
-    with pytest.raises(ImageError, match="2500000000 pixels|50000x50000"):
+    with pytest.raises(ImageError, match="2,500,000,000 pixels|50000x50000"):
         load_image(tmp_path / "bomb.png")
 
 
@@ -202,3 +202,14 @@ def test_as_sources_wraps_single_inputs_and_expands_paths(tmp_path, photo):
     assert as_sources(b"\x89PNG") == [b"\x89PNG"]
     assert as_sources(tmp_path) == [str(tmp_path / "a.png")]
     assert as_sources(str(tmp_path / "*.png")) == [str(tmp_path / "a.png")]
+
+
+def test_a_raised_pixel_limit_gets_past_pillows_own_gate(tmp_path, monkeypatch):
+    """VISIONKIT_MAX_PIXELS above Pillow's refusal point (2 x Image.MAX_IMAGE_PIXELS) is honoured (shown with a small
+    Pillow limit, so that no large image is decoded)."""
+    Image.new("RGB", (60, 60), (10, 20, 30)).save(tmp_path / "a.png")  # 3,600 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses above 2,000
+    with pytest.raises(ImageError, match="has 3,600 pixels, over the limit of 3,000"):
+        load_image(tmp_path / "a.png", max_pixels=3000)
+    monkeypatch.setenv("VISIONKIT_MAX_PIXELS", "10000")
+    assert load_image(tmp_path / "a.png").shape == (60, 60, 3)

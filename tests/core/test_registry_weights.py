@@ -48,7 +48,7 @@ def test_import_checks_the_hash_and_places_the_file(isolated_cache, tmp_path):
     spec = _remote_spec(hashlib.sha256(b"pretend weights").hexdigest())
     bad = tmp_path / "other.h5"
     bad.write_bytes(b"something else")
-    with pytest.raises(WeightsError, match="hash does not match"):
+    with pytest.raises(WeightsError, match="hash mismatch"):
         import_file(spec, bad)
     target = import_file(spec, good)
     assert target == cached_file(spec) and target.read_bytes() == b"pretend weights"

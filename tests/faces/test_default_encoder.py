@@ -130,9 +130,9 @@ def test_a_truncated_or_altered_weights_file_is_one_line_and_nothing_cached(att,
                                                                             monkeypatch):
     data = damaged_weights.read_bytes()
     damaged_weights.write_bytes(data[: len(data) // 2])
-    _one_line_failure(att, isolated_cache, "hash does not match")
+    _one_line_failure(att, isolated_cache, "hash mismatch")
     damaged_weights.write_bytes(data[:-5] + b"\x00" * 5)  # full length, wrong content: a wrong hash
-    _one_line_failure(att, isolated_cache, "hash does not match")
+    _one_line_failure(att, isolated_cache, "hash mismatch")
     # With no hash to check against (a spec without one), the reader itself refuses the cut file, naming the offset.
     from visionkit.core import registry
 

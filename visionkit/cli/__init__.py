@@ -9,7 +9,7 @@ import sys
 import click
 
 from visionkit import __version__
-from visionkit.core.errors import VisionkitError
+from visionkit.core.errors import WRITE_ERRNOS, VisionkitError, output_error
 
 #: command name -> "module:attribute" of a click command; imported only when the command runs.
 COMMANDS = {
@@ -46,6 +46,10 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except VisionkitError as error:
             raise CliError(str(error), error.exit_code) from None
+        except OSError as error:  # a write outside the atomic writers: disk full, read-only, no permission
+            if error.errno not in WRITE_ERRNOS:
+                raise
+            raise CliError(str(output_error(error.filename or "output", error)), 1) from None
 
     def list_commands(self, ctx):
         return sorted(COMMANDS)

@@ -97,27 +97,28 @@ def registry_detector(spec) -> Path:
     """A darknet registry entry (``options.cfg_url`` + ``weights.url``) downloaded once and converted into the cache.
 
     The weights go through :func:`visionkit.core.weights.fetch` (hash checked, or recorded on first download); the cfg
-    is checked against ``options.cfg_sha256`` when the entry gives one. ``visionkit models fetch NAME`` downloads
-    the weights ahead of time.
+    (pinned to a commit) through :func:`visionkit.core.weights.download`, checked against ``options.cfg_sha256``. The
+    converted detector is used again only while it is the file whose sha256 was recorded when it was written.
+    ``visionkit models fetch NAME`` downloads the weights ahead of time.
     """
-    target = imported_path(spec.name)
-    if target.is_file():
-        return target
-    from visionkit.core.weights import fetch, offline_message, weights_dir
+    from visionkit.core.integrity import hash_matches, stamp, stamp_matches
+    from visionkit.core.model import sidecar_path
+    from visionkit.core.weights import download, fetch, weights_dir
 
+    target = imported_path(spec.name)
+    if stamp_matches(target) and stamp_matches(sidecar_path(target)):
+        return target
     weights = fetch(spec)
-    url = spec.options.get("cfg_url", "")
-    try:
-        cfg = keras.utils.get_file(f"{spec.name}.cfg", url, file_hash=spec.options.get("cfg_sha256") or None,
-                                   cache_dir=str(weights_dir().parent), cache_subdir=weights_dir().name)
-    except Exception as error:  # get_file wraps every network failure in a plain Exception
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        if "hash" in str(error).lower():  # a cached or downloaded cfg that is not the pinned one
-            raise WeightsError(f"{spec.name}: the cfg from {url} does not match its sha256 "
-                               f"{spec.options['cfg_sha256'][:12]}…") from None
-        raise WeightsError(offline_message(spec).replace(spec.weights.url, url)) from None
-    return import_darknet(cfg, weights, spec.name, spec.class_names() or None)
+    url, expected = spec.options.get("cfg_url", ""), spec.options.get("cfg_sha256", "")
+    cfg = weights_dir() / f"{spec.name}.cfg"
+    if cfg.is_file() and expected and not hash_matches(cfg, expected):
+        cfg.unlink()  # a cfg that is not the pinned one: fetch it again
+    if not cfg.is_file():
+        download(url, cfg, expected, spec, recorded=False)
+    converted = import_darknet(cfg, weights, spec.name, spec.class_names() or None)
+    stamp(converted)
+    stamp(sidecar_path(converted))
+    return converted
 
 
 def _cfg_file(cfg: str | os.PathLike) -> Path:

@@ -10,10 +10,22 @@ Two containers are understood:
 The object pickle is read by an :class:`pickle.Unpickler` whose ``find_class`` returns only numpy stand-ins for
 torch's tensor-rebuild functions, ``collections.OrderedDict`` and storage-type markers. Any other global
 (``os.system``, ``builtins.eval`` …) is refused with :class:`~visionkit.core.errors.WeightsError` before it can be called.
+
+Memory is capped by the file's size, so a small hostile file cannot make a large allocation:
+
+* a zip member is read only up to the bytes its storage needs, and all members together may not unpack to more
+  than :data:`MAX_ZIP_RATIO` times the archive's size (``torch.save`` stores members uncompressed: ratio ~1);
+* a legacy storage may not declare more bytes than the file has left;
+* a tensor may not have more elements than its storage (a stride-0 "expanded" view of one element would
+  otherwise turn a few hundred bytes into any size), and all tensors together may not take more than
+  :data:`MAX_EXPANSION` times the storage bytes (several views sharing one storage).
+
+Every refusal, and a ``MemoryError`` should one still happen, is a ``WeightsError`` naming the file.
 """
 
 import collections
 import io
+import os
 import pickle
 import struct
 import zipfile
@@ -35,6 +47,11 @@ STORAGE_DTYPES = {
     "ByteStorage": "u1", "BoolStorage": "?",
 }
 _STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")
+#: Zip members together may unpack to at most this many times the archive's size (plus :data:`SLACK_BYTES`).
+MAX_ZIP_RATIO = 16
+#: All tensors together may take at most this many times the bytes of the storages they view (plus SLACK_BYTES).
+MAX_EXPANSION = 4
+SLACK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -179,6 +196,39 @@ def _to_array(tensor, arrays, source):
     return np.lib.stride_tricks.as_strided(base[offset:], shape=size, strides=strides, writeable=False).copy()
 
 
+def _tensors_in(obj, name=""):
+    """(name, tensor) for every :class:`_Tensor` inside dicts, lists and tuples."""
+    if isinstance(obj, _Tensor):
+        yield name, obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _tensors_in(value, f"{name}.{key}" if name else str(key))
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            yield from _tensors_in(value, f"{name}[{index}]")
+
+
+def _check_expansion(obj, arrays, source):
+    """Before any tensor is copied: no tensor has more elements than its storage (or storage view), and all
+    tensors together take at most MAX_EXPANSION times the storages' bytes."""
+    stored = sum(a.nbytes for a in arrays.values())
+    wanted = 0
+    for name, tensor in _tensors_in(obj):
+        if not all(_is_int(v) and v >= 0 for v in tensor.size):
+            continue  # malformed: _to_array names it
+        base = arrays[tensor.storage.key]
+        available = tensor.storage.view[1] if tensor.storage.view is not None else base.size
+        elements = int(np.prod(tensor.size, dtype=object))
+        if elements > max(available, 0):
+            raise WeightsError(f"{source}: refused tensor {name!r} of size {tensor.size} ({elements:,} elements) over "
+                               f"a storage of {available:,} (stride {tensor.stride}); a tensor may not have more "
+                               "elements than its storage")
+        wanted += elements * base.itemsize
+    if wanted > MAX_EXPANSION * stored + SLACK_BYTES:
+        raise WeightsError(f"{source}: refused: its tensors would take {wanted:,} bytes from {stored:,} bytes of "
+                           f"storage (more than {MAX_EXPANSION}x); not a plain state dict")
+
+
 def _materialise(obj, arrays, source):
     """Replace every :class:`_Tensor` inside dicts, lists and tuples by its numpy array."""
     if isinstance(obj, _Tensor):
@@ -190,34 +240,59 @@ def _materialise(obj, arrays, source):
     return obj
 
 
+class _ZipBudget:
+    """Reads zip members, at most ``limit`` bytes each, and at most MAX_ZIP_RATIO × the archive size in all."""
+
+    def __init__(self, archive, archive_bytes, source):
+        self.archive, self.source = archive, source
+        self.left = MAX_ZIP_RATIO * archive_bytes + SLACK_BYTES
+
+    def read(self, name, limit=None):
+        info = self.archive.getinfo(name)
+        wanted = info.file_size if limit is None else min(limit, info.file_size)
+        if wanted > self.left:
+            raise WeightsError(f"{self.source}: refused: zip member {name!r} unpacks to {info.file_size:,} bytes, "
+                               f"more than {MAX_ZIP_RATIO}x the archive's size in all (a zip bomb?)")
+        with self.archive.open(info) as member:
+            data = member.read(wanted)
+        self.left -= len(data)
+        return data
+
+
 def _read_zip(path, source):
     """Zip container → (object with _Tensor leaves, storage arrays)."""
     try:
         with zipfile.ZipFile(path) as archive:
+            budget = _ZipBudget(archive, Path(path).stat().st_size, source)
             names = set(archive.namelist())
             pickles = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
             if len(pickles) != 1:
                 raise WeightsError(f"{source}: zip archive has {len(pickles)} data.pkl records, expected 1; "
                                    "not a torch.save() file")
             prefix = pickles[0][: -len("data.pkl")]
-            little = _zip_byteorder(archive, prefix + "byteorder", names, source)
+            little = _zip_byteorder(budget, prefix + "byteorder", names, source)
             storages = {}
-            obj = _load(_SafeUnpickler(io.BytesIO(archive.read(pickles[0])), source, storages), source, "data.pkl")
+            obj = _load(_SafeUnpickler(io.BytesIO(budget.read(pickles[0])), source, storages), source, "data.pkl")
             arrays = {}
             for key, (code, numel) in storages.items():
                 record = f"{prefix}data/{key}"
                 if record not in names:
                     raise WeightsError(f"{source}: storage record {record!r} is missing from the zip archive")
-                arrays[key] = _storage_array(archive.read(record), code, numel, little, key, source)
+                needed = numel * _itemsize(code)
+                arrays[key] = _storage_array(budget.read(record, needed), code, numel, little, key, source)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise WeightsError(f"{source}: corrupt or truncated zip archive ({exc})") from None
     return obj, arrays
 
 
-def _zip_byteorder(archive, record, names, source):
+def _itemsize(code):
+    return 2 if code == _BF16 else np.dtype(code).itemsize
+
+
+def _zip_byteorder(budget, record, names, source):
     if record not in names:
         return True
-    order = archive.read(record).decode("ascii", "replace").strip()
+    order = budget.read(record, 16).decode("ascii", "replace").strip()
     if order not in ("little", "big"):
         raise WeightsError(f"{source}: unknown byteorder {order!r} (expected 'little' or 'big')")
     return order == "little"
@@ -252,8 +327,12 @@ def _read_legacy_storage(stream, code, numel, little, key, source):
     count = struct.unpack("<q" if little else ">q", head)[0]
     if count != numel:
         raise WeightsError(f"{source}: storage {key!r} holds {count} elements, the state dict expects {numel}")
-    itemsize = 2 if code == _BF16 else np.dtype(code).itemsize
-    return _storage_array(stream.read(count * itemsize), code, numel, little, key, source)
+    needed = count * _itemsize(code)
+    left = os.fstat(stream.fileno()).st_size - stream.tell()
+    if needed > left:
+        raise WeightsError(f"{source}: storage {key!r} declares {count:,} elements ({needed:,} bytes) but the file has "
+                           f"{left:,} bytes left; truncated or forged file")
+    return _storage_array(stream.read(needed), code, numel, little, key, source)
 
 
 def _state_dict_from(obj, source):
@@ -284,11 +363,13 @@ def read_state_dict(path):
         raise WeightsError(f"weights file not found: {source}")
     with open(path, "rb") as stream:
         head = stream.read(4)
-    if head.startswith(b"PK"):
-        obj, arrays = _read_zip(path, source)
-    elif head[:1] == b"\x80":
-        obj, arrays = _read_legacy(path, source)
-    else:
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
         raise WeightsError(f"{source} is not a PyTorch weights file: expected a zip archive or a legacy pickle "
                            f"stream, the file starts with {head!r}")
-    return _state_dict_from(_materialise(obj, arrays, source), source)
+    try:
+        obj, arrays = _read_zip(path, source) if head.startswith(b"PK") else _read_legacy(path, source)
+        _check_expansion(obj, arrays, source)
+        return _state_dict_from(_materialise(obj, arrays, source), source)
+    except MemoryError:
+        raise WeightsError(f"{source}: reading it needs more memory than this machine has; "
+                           "a state dict this large is not supported") from None

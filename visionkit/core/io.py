@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import io as _stdio
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
@@ -23,6 +24,7 @@ from visionkit.core.results import Result
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 #: Refuse images with more pixels than this (a 50,000 x 50,000 header would need 7.5 GB).
 MAX_PIXELS = 178_956_970  # Pillow's own default (about 13,000 x 13,000).
+EXIF_ORIENTATION = 0x0112
 
 ImageSource = Union[str, os.PathLike, bytes, np.ndarray, Image.Image]
 
@@ -32,7 +34,8 @@ def _check_size(image: Image.Image, name: str, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageError(
             f"{name}: image is {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{max_pixels:,}; raise it with max_pixels= (or VISIONKIT_MAX_PIXELS) if you trust the file"
+            f"{max_pixels:,} (a decompression bomb?); raise it with max_pixels= (or VISIONKIT_MAX_PIXELS) only if "
+            "you trust the file"
         )
 
 
@@ -53,7 +56,7 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
@@ -81,17 +84,23 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
 def open_image(data: Union[str, os.PathLike, bytes], name: str, max_pixels: int, draft: int | None = None) -> np.ndarray:
     """Decode a file path or encoded bytes to RGB uint8, EXIF-rotated, size-checked."""
     stream = _stdio.BytesIO(data) if isinstance(data, bytes) else data
+    if Image.MAX_IMAGE_PIXELS and 2 * Image.MAX_IMAGE_PIXELS < max_pixels:
+        # Pillow refuses at open() above twice its own limit; a limit the user raised must get past that gate
+        Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1
     try:
         with Image.open(stream) as image:
             _check_size(image, name, max_pixels)
             if draft and image.format == "JPEG":
                 image.draft("RGB", (draft, draft))  # DCT-domain downscale: decodes big JPEGs much faster
             image.load()
-            image = ImageOps.exif_transpose(image) or image
+            if image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # exif_transpose copies even an upright image
+                image = ImageOps.exif_transpose(image) or image
             return _to_rgb_array(image)
-    except Image.DecompressionBombError as error:
-        raise ImageError(f"{name}: {error} Raise the limit with max_pixels= (or VISIONKIT_MAX_PIXELS) "
-                         "only if you trust the file") from None
+    except Image.DecompressionBombError as error:  # Pillow's own gate, met before visionkit's check
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ImageError(f"{name}: image has {size}, over the limit of {max_pixels:,} (a decompression bomb?); "
+                         "raise it with max_pixels= (or VISIONKIT_MAX_PIXELS) only if you trust the file") from None
     except UnidentifiedImageError as error:
         raise ImageError(f"{name}: not a readable image ({error.__class__.__name__})") from None
     except (OSError, SyntaxError, ValueError) as error:
@@ -133,7 +142,7 @@ def image_size(path: Union[str, os.PathLike]) -> tuple[int, int]:
     """(height, width) as displayed (EXIF rotation applied), read from the header without decoding pixels."""
     with Image.open(path) as image:
         width, height = image.size
-        if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+        if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
             width, height = height, width
     return height, width
 

@@ -22,7 +22,8 @@ from typing import Any, Callable, Sequence
 from visionkit.core.config import pretrained_dir
 from visionkit.core.errors import ModelError, UsageError, WeightsError
 from visionkit.core.registry import ModelSpec, WeightsSource, get_spec, import_object
-from visionkit.core.weights import converted_path, fetch, file_hash, local_file
+from visionkit.core.integrity import check_bundled, stamp, stamp_matches
+from visionkit.core.weights import converted_path, fetch, local_file
 from visionkit.core.writers import atomic_path
 
 logger = logging.getLogger("visionkit")
@@ -168,6 +169,9 @@ def load_model_file(path: str | os.PathLike) -> LoadedModel:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
+    check_bundled(path)  # a file inside pretrained/ must match the manifest; other paths pass
+    if sidecar_path(path).is_file():
+        check_bundled(sidecar_path(path))
     register_custom_objects()
     try:
         model = keras.models.load_model(path, compile=False)
@@ -209,22 +213,23 @@ def build(spec: ModelSpec, weights: str | None = "default", **overrides):
 
 
 def converted_model(spec: ModelSpec):
-    """A pip-packaged model converted once into the cache (a stamped ``.keras``); converted again when the stamp
-    does not match the file."""
+    """A pip-packaged model converted once into the cache; converted again when the file is not the one whose sha256
+    was recorded when it was written (:func:`visionkit.core.integrity.stamp`, a record outside the cache)."""
     import keras
 
     register_custom_objects()
     path = converted_path(spec)
-    stamp = path.with_suffix(".keras.sha256")
-    if path.is_file() and stamp.is_file() and file_hash(path) == stamp.read_text().strip():
+    if stamp_matches(path):
         return keras.models.load_model(path, compile=False)
+    if path.is_file():
+        logger.warning("%s: no record of this conversion, or it changed since it was recorded; converting again", path)
+    path.with_suffix(".keras.sha256").unlink(missing_ok=True)  # the stamp older versions kept beside the file
     logger.info("converting %s weights once into %s", spec.name, path)
     source = fetch(spec)
     converter = import_object(spec.weights.converter)
     model = with_preprocessing(converter(str(source)), spec)
     save_keras_atomic(model, path)
-    with atomic_path(stamp) as tmp:
-        Path(tmp).write_text(file_hash(path))
+    stamp(path)
     return model
 
 
@@ -305,12 +310,22 @@ def without_optimizer(model):
 
 
 def save_keras_atomic(model, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` file beside ``path``, then rename (Keras insists on the suffix)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``model.save`` to a temporary ``.keras`` file beside ``path``, then rename (Keras insists on the suffix).
+
+    Leftovers of a killed earlier save are removed first; a full disk or read-only folder is an OutputError."""
+    from visionkit.core.errors import WRITE_ERRNOS, output_error
+    from visionkit.core.writers import remove_stale_parts
+
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.part.keras")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(path.parent, f".{path.stem}.", ".part.keras")
         model.save(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise output_error(path, error) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

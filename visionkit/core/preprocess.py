@@ -16,10 +16,29 @@ _FILTERS = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Ima
 
 def resize_short_side(image: np.ndarray, short: int, interpolation: str = "bilinear") -> np.ndarray:
     """Resize so the shorter side is ``short`` pixels, keeping the aspect ratio (antialiased)."""
-    height, width = image.shape[:2]
-    scale = short / min(height, width)
-    size = (max(short, round(width * scale)), max(short, round(height * scale)))
+    size = resized_size(*image.shape[:2], short)
     return np.asarray(Image.fromarray(image).resize(size, _FILTERS[interpolation]))
+
+
+def resized_size(height: int, width: int, short: int) -> tuple[int, int]:
+    """(width, height) after resizing the shorter side to ``short`` (as :func:`resize_short_side` does)."""
+    scale = short / min(height, width)
+    return max(short, round(width * scale)), max(short, round(height * scale))
+
+
+def resize_centre_crop(image: np.ndarray, short: int, height: int, width: int,
+                       interpolation: str = "bilinear") -> np.ndarray:
+    """``centre_crop(resize_short_side(image, short), height, width)`` in one Pillow call that resamples only the
+    crop's source box (``Image.resize(box=...)``): about 40 % less work for a 4:3 photo. The same filter taps, so the
+    same pixels up to the rounding of the intermediate pass (±1 for nearly all differing pixels)."""
+    rows, cols = image.shape[:2]
+    new_width, new_height = resized_size(rows, cols, short)
+    if new_height < height or new_width < width:
+        return centre_crop(resize_short_side(image, short, interpolation), height, width)
+    scale_x, scale_y = new_width / cols, new_height / rows
+    top, left = (new_height - height) // 2, (new_width - width) // 2
+    box = (left / scale_x, top / scale_y, (left + width) / scale_x, (top + height) / scale_y)
+    return np.asarray(Image.fromarray(image).resize((width, height), _FILTERS[interpolation], box=box))
 
 
 def centre_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -42,10 +61,10 @@ def make_transform(input_size: Sequence[int], resize: int | None, interpolation:
     short = resize or min(height, width)
 
     def transform(image: np.ndarray) -> np.ndarray:
-        resized = resize_short_side(image, max(short, height, width) if resize is None else short, interpolation)
+        side = max(short, height, width) if resize is None else short
         if tta:
-            return ten_crops(resized, height, width)
-        return centre_crop(resized, height, width)[None]
+            return ten_crops(resize_short_side(image, side, interpolation), height, width)
+        return resize_centre_crop(image, side, height, width, interpolation)[None]
 
     return transform
 

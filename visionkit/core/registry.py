@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from visionkit.core.config import pretrained_dir
 from visionkit.core.errors import ModelError
+from visionkit.core.integrity import check_bundled
 
 try:
     import tomllib
@@ -68,6 +69,7 @@ class ModelSpec:
         if not self.labels:
             return []
         path = pretrained_dir() / self.labels
+        check_bundled(path)
         return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines()]
 
     def short_labels(self) -> list[str]:

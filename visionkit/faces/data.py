@@ -1,7 +1,8 @@
 """Face data: a folder per identity, P×K batches for triplet mining, verification pairs (all pairs or a CSV).
 
 Layout: ``ROOT/<identity>/<image>``; the sub-folder name is the identity. Pairs CSV: a header with the
-columns ``a``, ``b``, ``same`` (1/0, true/false, yes/no); relative image paths are taken from the CSV's folder.
+columns ``a``, ``b``, ``same`` (1/0, true/false, yes/no); image paths are relative to the CSV's folder (or absolute)
+and must stay inside it (:func:`visionkit.core.paths.inside`): keep the CSV in the data set's top folder.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from visionkit.core.errors import DatasetError, UsageError
 from visionkit.core.io import is_image_path
+from visionkit.core.paths import inside
 
 _TRUE = {"1", "true", "yes", "same", "y", "t"}
 _FALSE = {"0", "false", "no", "different", "n", "f"}
@@ -123,7 +125,7 @@ class Pair:
 
 
 def read_pairs_csv(path: str | os.PathLike) -> list[Pair]:
-    """Pairs from a CSV with columns ``a,b,same``; relative paths resolved from the CSV's folder."""
+    """Pairs from a CSV with columns ``a,b,same``; paths resolved from the CSV's folder and kept inside it."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such pairs file")
@@ -138,8 +140,11 @@ def read_pairs_csv(path: str | os.PathLike) -> list[Pair]:
             flag = (row.get("same") or "").strip().lower()
             if flag not in _TRUE | _FALSE or not (row.get("a") or "").strip() or not (row.get("b") or "").strip():
                 raise DatasetError(f"{path}:{line}: expected two image paths and same = 1/0, received {dict(row)}")
-            resolve = lambda p: str(base / p) if not os.path.isabs(p) else p  # noqa: E731
-            pairs.append(Pair(resolve(row["a"].strip()), resolve(row["b"].strip()), flag in _TRUE))
+            try:
+                a, b = (str(inside(base, row[key].strip())) for key in ("a", "b"))
+            except DatasetError as error:
+                raise DatasetError(f"{path}:{line}: {error}") from None
+            pairs.append(Pair(a, b, flag in _TRUE))
     if not pairs:
         raise DatasetError(f"{path}: no pairs")
     return pairs

@@ -145,8 +145,11 @@ def verifier_paths(encoder: LoadedModel) -> list[Path]:
 
 
 def load_verifier(encoder: LoadedModel) -> dict:
+    from visionkit.core.integrity import check_bundled
+
     for path in verifier_paths(encoder):
         if path.is_file():
+            check_bundled(path)  # a bundled verifier must match pretrained/SHA256SUMS
             return json.loads(path.read_text())
     raise UsageError(f"no logistic verifier for {encoder.name!r}; fit one with "
                      "`visionkit faces calibrate PAIRS --method logistic`")
