@@ -219,3 +219,13 @@ def test_a_multi_head_darknet_detector_predicts_filters_writes_and_evaluates(tmp
     (data / "classes.txt").write_text("square\nbar\n")  # 'bar' is the model's 'Bar'
     report = evaluate(detector, data)
     assert report.images == 4 and report.positives[1] == 2 and report.positives[3] == 2
+
+
+def test_class_names_match_across_spellings():
+    from visionkit.detection.val import class_key, class_mapping
+
+    assert class_key("Potted_Plant") == class_key("pottedplant") == class_key("potted plant")
+    assert class_key("tvmonitor") == class_key("TV") and class_key("motorbike") == class_key("motorcycle")
+    mapping, notes = class_mapping(["aeroplane", "sofa", "dining-table", "raccoon"],
+                                   ["person", "airplane", "couch", "dining table"])
+    assert mapping.tolist() == [1, 2, 3, -1] and "raccoon" in notes[0]
