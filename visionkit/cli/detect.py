@@ -75,7 +75,8 @@ def predict(ctx, images, model, conf, iou, classes, max_det, agnostic, save, bat
               help=f"Square network input (a multiple of 32); images are letterboxed to it "
                    f"[default: {config.DEFAULT_INPUT_SIZE}, or the --from detector's own size].")
 @click.option("-k", "--anchors", type=click.IntRange(min=1), default=config.DEFAULT_ANCHORS, show_default=True,
-              help="Number of anchor boxes, chosen by k-means (1 - IoU) on the training boxes.")
+              help="Number of anchor boxes, chosen by k-means (1 - IoU) on the training boxes (with --from the "
+                   "detector's own are kept, or --refit-anchors re-fits as many).")
 @click.option("--frozen-epochs", type=click.IntRange(min=0), default=config.DEFAULT_FROZEN_EPOCHS, show_default=True,
               help="Phase one: epochs with the backbone frozen (head only).")
 @click.option("--epochs", type=click.IntRange(min=1), default=config.DEFAULT_EPOCHS, show_default=True,
