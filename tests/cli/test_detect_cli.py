@@ -113,3 +113,14 @@ def test_old_option_spellings_still_work_with_a_note(model, tmp_path):
                                      "-o", str(tmp_path / "run")])
     assert train.exit_code == 1 and "out-of-range coordinates" in train.stderr
     assert "--finetune-lr is now --fine-tune-lr" in train.stderr
+
+
+def test_train_from_options_are_checked_with_one_line(model, tmp_path):
+    """Usage errors: one line, exit code 2 (as click gives for its own)."""
+    data = make_yolo_dataset(tmp_path / "d", count=6)
+    alone = _invoke("detect", "train", data, "--freeze", "backbone", "-o", tmp_path / "run")
+    assert alone.exit_code == 2 and "give --from" in alone.output and "Traceback" not in alone.output
+    wrong = _invoke("detect", "train", data, "--from", model, "--freeze", "half", "-o", tmp_path / "run2")
+    assert wrong.exit_code == 2 and "freeze takes a number of darknet layers" in wrong.output
+    yolov2 = _invoke("detect", "train", data, "--from", model, "-o", tmp_path / "run3")
+    assert yolov2.exit_code == 2 and "YOLOv2-style detector" in yolov2.output

@@ -176,3 +176,56 @@ def test_results_serialise(detector, tmp_path):
     assert data["source"].endswith("a.png") and len(data["boxes"]) == 2 and set(data["boxes"][0]) == {
         "label", "class_id", "score", "box"}
     assert len(result.to_rows()) == 2 and Path(result.to_rows()[0]["source"]).name == "a.png"
+
+
+def test_a_multi_head_darknet_detector_predicts_filters_writes_and_evaluates(tmp_path, isolated_cache):
+    """The YOLOv3 contract (one output per head + ``heads``): per-image lists of head arrays, decoded by
+    head_detections; names on boxes, --classes by name or id, COCO JSON, video and val all go through it."""
+    import cv2
+
+    from tests.detection.tiny_darknet import NAMES, import_tiny_darknet
+    from visionkit.detection.decode import head_detections
+    from visionkit.detection.detector import candidates, load_detector, raw_outputs
+    from visionkit.detection.output import to_coco
+    from visionkit.detection.predict import detect
+    from visionkit.detection.val import evaluate
+    from visionkit.detection.video import detect_video
+
+    detector = load_detector(import_tiny_darknet(tmp_path / "darknet"))
+    assert detector.class_names == NAMES and detector.extra["class_activation"] == "logistic"
+    batch = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    raws = raw_outputs(detector, batch)
+    assert len(raws) == 2 and [r.shape for r in raws[1]] == [(2, 2, 2, 12), (4, 4, 2, 12)]
+    heads = [np.asarray(h)[1] for h in detector.model(batch)]
+    for ours, theirs in zip(candidates(detector, raws[1]), head_detections(heads, detector.extra["heads"])):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+    write_image(tmp_path / "a.png", (120, 80))
+    result = detect(tmp_path / "a.png", detector, conf=0.0, iou=1.0, max_det=5, classes=["bar", "4"])[0]
+    assert 1 <= len(result) <= 5 and {b.label for b in result.boxes} <= {"Bar", "c4"}  # best class of a box
+    assert all(b.label == NAMES[b.class_id] for b in result.boxes)
+    coco = to_coco([result], detector.class_names)
+    assert len(coco["annotations"]) == len(result) and coco["categories"][3] == {"id": 3, "name": "Bar"}
+
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    for _ in range(3):
+        writer.write(np.full((64, 96, 3), 90, np.uint8))
+    writer.release()
+    frames = detect_video(tmp_path / "clip.avi", detector, conf=0.0, max_det=2, save=tmp_path / "out", batch_size=2)
+    assert [r.frame for r in frames] == [0, 1, 2] and all(len(r) == 2 for r in frames)
+    assert (tmp_path / "out" / "clip.mp4").is_file()
+
+    data = make_yolo_dataset(tmp_path / "d", count=4)
+    (data / "classes.txt").write_text("square\nbar\n")  # 'bar' is the model's 'Bar'
+    report = evaluate(detector, data)
+    assert report.images == 4 and report.positives[1] == 2 and report.positives[3] == 2
+
+
+def test_class_names_match_across_spellings():
+    from visionkit.detection.val import class_key, class_mapping
+
+    assert class_key("Potted_Plant") == class_key("pottedplant") == class_key("potted plant")
+    assert class_key("tvmonitor") == class_key("TV") and class_key("motorbike") == class_key("motorcycle")
+    mapping, notes = class_mapping(["aeroplane", "sofa", "dining-table", "raccoon"],
+                                   ["person", "airplane", "couch", "dining table"])
+    assert mapping.tolist() == [1, 2, 3, -1] and "raccoon" in notes[0]

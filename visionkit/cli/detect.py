@@ -17,7 +17,7 @@ VAL_FORMATS = ("table", "json", "csv")
 
 @click.group(cls=DefaultCommandGroup)
 def detect():
-    """Object detection (YOLOv2-style): `visionkit detect IMAGES|VIDEO` or a sub-command below."""
+    """Object detection (YOLO): `visionkit detect IMAGES|VIDEO` or a sub-command below."""
 
 
 def _classes(value: str | None):
@@ -71,10 +71,12 @@ def predict(ctx, images, model, conf, iou, classes, max_det, agnostic, save, bat
               default=config.DEFAULT_VAL_FRACTION, show_default=True)
 @data_format_option(config.DATA_FORMATS)
 @click.option("--base", default=config.DEFAULT_BASE, show_default=True, help="Registry backbone (ImageNet weights).")
-@click.option("--input-size", type=click.IntRange(min=32), default=config.DEFAULT_INPUT_SIZE, show_default=True,
-              help="Square network input (a multiple of 32); images are letterboxed to it.")
+@click.option("--input-size", type=click.IntRange(min=32), default=None,
+              help=f"Square network input (a multiple of 32); images are letterboxed to it "
+                   f"[default: {config.DEFAULT_INPUT_SIZE}, or the --from detector's own size].")
 @click.option("-k", "--anchors", type=click.IntRange(min=1), default=config.DEFAULT_ANCHORS, show_default=True,
-              help="Number of anchor boxes, chosen by k-means (1 - IoU) on the training boxes.")
+              help="Number of anchor boxes, chosen by k-means (1 - IoU) on the training boxes (with --from the "
+                   "detector's own are kept, or --refit-anchors re-fits as many).")
 @click.option("--frozen-epochs", type=click.IntRange(min=0), default=config.DEFAULT_FROZEN_EPOCHS, show_default=True,
               help="Phase one: epochs with the backbone frozen (head only).")
 @click.option("--epochs", type=click.IntRange(min=1), default=config.DEFAULT_EPOCHS, show_default=True,
@@ -87,8 +89,20 @@ def predict(ctx, images, model, conf, iou, classes, max_det, agnostic, save, bat
               help="Adam learning rate of phase two (cosine decay).")
 @renamed_option("--finetune-lr", "--fine-tune-lr", "fine_tune_lr", type=float)
 @click.option("--head-filters", type=click.IntRange(min=8), default=config.DEFAULT_HEAD_FILTERS, show_default=True)
-@click.option("--ignore-iou", type=click.FloatRange(0, 1), default=config.DEFAULT_IGNORE_IOU, show_default=True,
-              help="Anchors whose box overlaps a ground truth this much are not punished as background.")
+@click.option("--ignore-iou", type=click.FloatRange(0, 1), default=None,
+              help=f"Anchors whose box overlaps a ground truth this much are not punished as background "
+                   f"[default: {config.DEFAULT_IGNORE_IOU} (YOLOv2), {config.DEFAULT_IGNORE_IOU_V3} with --from "
+                   f"(YOLOv3)].")
+@click.option("--from", "--from-model", "from_model", default=None,
+              help="Fine-tune this darknet YOLOv3/v4 detector (e.g. yolov3_tiny_coco) instead of a new YOLOv2-style "
+                   "head on --base: its heads' last 1x1 convolutions are replaced for DATA's classes.")
+@click.option("--freeze", default=config.DEFAULT_FREEZE, show_default=True,
+              help="With --from: what stays frozen while fine-tuning (phase two): N = darknet layers 0..N-1, "
+                   "'backbone' = the layers every head uses, 'all' = all but the heads' last convolutions, 'none'.")
+@click.option("--keep-classes", is_flag=True,
+              help="With --from: keep the detector's classes (DATA's are matched to them by name) and its heads.")
+@click.option("--refit-anchors", is_flag=True,
+              help="With --from: k-means anchors for DATA (as many per head) instead of the detector's own.")
 @click.option("--classes", "classes", default=None, callback=lambda ctx, param, value: _classes(value),
               help="Train on these classes only (comma-separated names); boxes of the others are dropped.")
 @click.option("--no-augment", "augment", flag_value=False, default=True, help="No flip / scale / translate / colour jitter.")
@@ -99,7 +113,11 @@ def predict(ctx, images, model, conf, iou, classes, max_det, agnostic, save, bat
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its last checkpoint, with its settings.")
 @click.pass_context
 def train(ctx, data, output, resume, skip_bad_labels, **settings):
-    """Train a detector on DATA: YOLO txt (images/ + labels/), Pascal VOC (annotations/*.xml) or COCO JSON."""
+    """Train a detector on DATA: YOLO txt (images/ + labels/), Pascal VOC (annotations/*.xml) or COCO JSON.
+
+    Without --from: a YOLOv2-style head on an ImageNet --base. With --from yolov3_tiny_coco: that COCO detector
+    re-headed for DATA's classes (or --keep-classes) and fine-tuned with the YOLOv3 loss.
+    """
     import visionkit
 
     run = visionkit.train_detector(data, output=output, resume=resume, quiet=is_quiet(ctx),

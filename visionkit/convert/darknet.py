@@ -44,12 +44,20 @@ def convert_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike
     return converted
 
 
-def darknet_architecture(cfg_path: str | os.PathLike):
-    """The model a cfg describes, without weights; its ``values`` is how many float32 the weights must hold."""
+def darknet_architecture(cfg_path: str | os.PathLike, input_size: tuple[int, int] | None = None):
+    """The model a cfg describes, without weights; its ``values`` is how many float32 the weights must hold.
+
+    ``input_size`` (height, width) replaces the ``[net]`` size (as darknet's ``-width``/``-height`` or
+    ``random=1`` resizing does); the weights do not depend on it. The heads' anchors stay in input pixels, as the
+    cfg gives them.
+    """
     from visionkit.convert.darknet_cfg import WeightsReader, read_cfg
     from visionkit.convert.darknet_sections import build_model
 
-    return build_model(read_cfg(cfg_path), WeightsReader(None), Path(cfg_path).stem)
+    sections = read_cfg(cfg_path)
+    if input_size is not None:
+        sections[0].options.update(height=str(int(input_size[0])), width=str(int(input_size[1])))
+    return build_model(sections, WeightsReader(None), Path(cfg_path).stem)
 
 
 def imported_path(name: str) -> Path:
@@ -121,7 +129,8 @@ def registry_detector(spec) -> Path:
     return converted
 
 
-def _cfg_file(cfg: str | os.PathLike) -> Path:
+def cfg_path(cfg: str | os.PathLike) -> Path:
+    """A cfg named in a registry entry (relative to ``pretrained/``) or a sidecar (absolute)."""
     from visionkit.core.config import pretrained_dir
 
     path = Path(cfg)
@@ -136,7 +145,7 @@ def darknet_detector(cfg: str, cfg_sha256: str = "", heads: list | None = None, 
     Keras). The other keywords are the entry's decoding metadata; they must agree with what the cfg says, so a
     registry entry cannot drift from its cfg.
     """
-    path = _cfg_file(cfg)
+    path = cfg_path(cfg)
     if not path.is_file():
         raise ModelError(f"darknet cfg {path} is missing; reinstall visionkit")
     if cfg_sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != cfg_sha256.lower():

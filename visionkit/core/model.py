@@ -45,7 +45,8 @@ def is_model_path(model: str | os.PathLike) -> bool:
 def compiled_predict(model) -> Callable:
     """``batch -> numpy outputs`` for a Keras model: ``model(batch, training=False)`` traced once as a
     ``tf.function`` whose signature leaves the batch (and any free image side) open, without ``predict``'s per-call
-    overhead. Cached per model; the cache does not keep a model alive."""
+    overhead. A model with several outputs gives a list of arrays. Cached per model; the cache does not keep a model
+    alive."""
     run = _COMPILED.get(model)
     if run is None:
         import numpy as np
@@ -56,7 +57,10 @@ def compiled_predict(model) -> Callable:
         traced = tf.function(lambda batch: owner()(batch, training=False), input_signature=signature)
 
         def run(batch):
-            return np.asarray(traced(tf.convert_to_tensor(np.asarray(batch, dtype=np.float32))))
+            outputs = traced(tf.convert_to_tensor(np.asarray(batch, dtype=np.float32)))
+            if isinstance(outputs, (list, tuple)):  # a model with several outputs (e.g. one per detection head)
+                return [np.asarray(output) for output in outputs]
+            return np.asarray(outputs)
 
         _COMPILED[model] = run
     return run

@@ -38,8 +38,9 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str], scor
         scale = 0.4 + 0.1 * thickness
         (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = max(y1 - th - base, 0)
-        cv2.rectangle(canvas, (x1, top), (x1 + tw, top + th + base), colour, -1)
-        cv2.putText(canvas, caption, (x1, top + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+        left = max(0, min(x1, canvas.shape[1] - tw))  # the whole caption inside the image
+        cv2.rectangle(canvas, (left, top), (left + tw, top + th + base), colour, -1)
+        cv2.putText(canvas, caption, (left, top + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas
 
 

@@ -18,7 +18,7 @@ from visionkit.core.io import ImageSource, as_sources, iter_images, source_name
 from visionkit.core.model import LoadedModel
 from visionkit.detection.config import (DEFAULT_BATCH_SIZE, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, DEFAULT_MODEL,
                                         check_thresholds)
-from visionkit.detection.detector import load_detector, postprocess, to_result
+from visionkit.detection.detector import load_detector, postprocess, raw_outputs, to_result
 from visionkit.detection.results import Detections
 from visionkit.detection.video import detect_video, is_video
 
@@ -76,7 +76,7 @@ def _detect_images(images, detector: LoadedModel, conf, iou, classes, max_det, a
 
     def flush() -> None:
         nonlocal done
-        raw = detector.predict(np.stack([canvas for _, canvas, _, _ in pending]).astype(np.float32))
+        raw = raw_outputs(detector, np.stack([canvas for _, canvas, _, _ in pending]).astype(np.float32))
         for (index, _, geometry, original), output in zip(pending, raw):
             arrays = postprocess(detector, output, geometry, conf, iou, max_det, wanted, agnostic)
             results[index] = to_result(detector, source_name(sources[index], index), geometry, arrays)

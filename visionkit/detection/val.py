@@ -1,7 +1,8 @@
 """Detector evaluation: AP per class at IoU 0.5 and 0.5:0.95 on a labelled data set, mAP, precision-recall curves.
 
 Classes are matched by name between the model and the data (a person detector on COCO data is judged on the
-persons). ``save`` writes ``metrics.json`` and ``pr_curve.png``, the same files ``detect train`` leaves in its run.
+persons), ignoring case, spaces, ``_`` and ``-``, and taking the old spellings of darknet's ``coco.names`` and of
+Pascal VOC (``motorbike``, ``aeroplane``, ``sofa``, ``tvmonitor``) for COCO's (:func:`class_key`). ``save`` writes ``metrics.json`` and ``pr_curve.png``, the same files ``detect train`` leaves in its run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from visionkit.detection.results import DetectionEvaluation
 
 METRICS_JSON = "metrics.json"
 PR_CURVE = "pr_curve.png"
+#: Other spellings of COCO classes (darknet's data/coco.names, Pascal VOC) -> COCO's, both as :func:`class_key`s.
+CLASS_ALIASES = {"motorbike": "motorcycle", "aeroplane": "airplane", "sofa": "couch", "tvmonitor": "tv"}
+
+
+def class_key(name: str) -> str:
+    """What two spellings of one class share: lower case without spaces, ``_``, ``-``; old names -> COCO's
+    (``"Potted_Plant"`` and ``"pottedplant"`` -> ``"pottedplant"``, ``"tvmonitor"`` -> ``"tv"``)."""
+    squashed = "".join(c for c in str(name).lower() if c not in " _-")
+    return CLASS_ALIASES.get(squashed, squashed)
 
 
 def evaluate(
@@ -53,11 +63,11 @@ def evaluate(
     detector = load_detector(model)
     dataset = data if isinstance(data, DetectionData) else load_detection_data(data, data_format, detector.class_names,
                                                                               on_error)
-    to_model, notes = _class_mapping(dataset.class_names, detector.class_names)
+    to_model, notes = class_mapping(dataset.class_names, detector.class_names)
     if notes:
-        dataset = dataset.select_classes([n for n in dataset.class_names if n.lower() in
-                                          {m.lower() for m in detector.class_names}])
-        to_model, _ = _class_mapping(dataset.class_names, detector.class_names)
+        known = {class_key(m) for m in detector.class_names}
+        dataset = dataset.select_classes([n for n in dataset.class_names if class_key(n) in known])
+        to_model, _ = class_mapping(dataset.class_names, detector.class_names)
     results = detect([a.image for a in dataset.items], detector, conf=conf, iou=iou, max_det=max_det,
                      on_progress=on_progress)
     predictions, truths = [], []
@@ -88,15 +98,16 @@ def evaluate(
     return evaluation
 
 
-def _class_mapping(data_names: Sequence[str], model_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Data-set class index -> model class index, by name (-1: unknown to the model), and a note about those.
+def class_mapping(data_names: Sequence[str], model_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Data-set class index -> model class index, by :func:`class_key` (-1: unknown to the model), and a note
+    about those.
 
     Boxes of classes the model does not know are left out of the evaluation (a person detector on COCO data is
     judged on the persons); a data set sharing no class with the model is a UsageError.
     """
-    lookup = {name.lower(): i for i, name in enumerate(model_names)}
-    mapping = np.array([lookup.get(n.lower(), -1) for n in data_names], dtype=np.int64)
-    missing = [n for n in data_names if n.lower() not in lookup]
+    lookup = {class_key(name): i for i, name in enumerate(model_names)}
+    mapping = np.array([lookup.get(class_key(n), -1) for n in data_names], dtype=np.int64)
+    missing = [n for n in data_names if class_key(n) not in lookup]
     if len(missing) == len(data_names):
         raise UsageError(f"the data set shares no class with the model: data {', '.join(list(data_names)[:10])}; "
                          f"model {', '.join(list(model_names)[:10])}")

@@ -12,7 +12,7 @@ from visionkit.core.model import LoadedModel
 from visionkit.detection.boxes import letterbox
 from visionkit.detection.config import (DEFAULT_BATCH_SIZE, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, DEFAULT_MODEL,
                                         VIDEO_EXTENSIONS, check_thresholds)
-from visionkit.detection.detector import load_detector, postprocess, to_result
+from visionkit.detection.detector import load_detector, postprocess, raw_outputs, to_result
 from visionkit.detection.results import Detections
 
 
@@ -55,7 +55,7 @@ def detect_video(
 
     def flush() -> None:
         nonlocal writer
-        raw = detector.predict(np.stack([canvas for _, _, canvas, _ in frames]).astype(np.float32))
+        raw = raw_outputs(detector, np.stack([canvas for _, _, canvas, _ in frames]).astype(np.float32))
         for (index, image, _, geometry), output in zip(frames, raw):
             arrays = postprocess(detector, output, geometry, conf, iou, max_det, wanted, agnostic)
             result = to_result(detector, str(path), geometry, arrays, frame=index)

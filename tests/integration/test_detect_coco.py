@@ -1,0 +1,42 @@
+"""The default detector, the bundled YOLOv3-tiny (COCO), as a new user meets it: offline, by name, 80 classes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import REPO, shared_data
+
+
+def test_the_default_detector_is_yolov3_tiny_coco_and_finds_the_cup():
+    import visionkit
+    from visionkit.detection.config import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL == "yolov3_tiny_coco"
+    result = visionkit.detect(REPO / "examples" / "coffee.jpg")[0]
+    assert result.model == "yolov3_tiny_coco" and [b.label for b in result.boxes] == ["cup"]
+    assert result.boxes[0].score == pytest.approx(0.5914, abs=0.002)  # the figure in the card
+    x1, y1, x2, y2 = (result.boxes[0].x1, result.boxes[0].y1, result.boxes[0].x2, result.boxes[0].y2)
+    assert (x1, y1, x2, y2) == pytest.approx((149.45, 23.22, 427.42, 308.4), abs=1.0)
+
+
+def test_the_cli_default_names_the_classes():
+    from visionkit.cli import cli
+
+    result = CliRunner().invoke(cli, ["detect", str(REPO / "examples" / "coffee.jpg"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows[0]["boxes"][0]["label"] == "cup" and rows[0]["boxes"][0]["class_id"] == 41
+
+
+def test_coco128_sanity_map():
+    """coco128 = the first 128 images of COCO train2017, which the official model was trained on: a check that
+    conversion, decoding and evaluation fit together, not a held-out score (figures in the card)."""
+    from visionkit.detection.val import evaluate
+
+    report = evaluate("yolov3_tiny_coco", shared_data("coco128"), on_error="skip")
+    assert report.images == 128 and sum(report.positives) == 929
+    assert report.map50 == pytest.approx(0.2861, abs=0.002) and report.map50_95 == pytest.approx(0.1405, abs=0.002)
+    assert dict(zip(report.class_names, report.ap50))["person"] == pytest.approx(0.2106, abs=0.003)
