@@ -1,5 +1,7 @@
 """Reference helpers for the darknet tests and ``benchmarks/darknet_vs_cv2dnn.py`` (no pytest needed).
 
+- small cfgs written from Python (:func:`cfg_text`, :func:`conv`, :func:`maxpool`, :func:`yolo`, :func:`section`),
+  with :func:`line_of` to find where a key landed, so that a test can name the line an error must report;
 - random darknet ``.weights`` for a cfg, written with their own channel bookkeeping: nothing here uses the
   converter; the layout follows darknet's ``load_convolutional_weights`` (biases, then scales, rolling means,
   rolling variances with ``batch_normalize=1``, then the kernel (filters, channels / groups, size, size)) and the
@@ -11,6 +13,43 @@
 from __future__ import annotations
 
 import numpy as np
+
+
+def section(kind: str, **options) -> str:
+    """One cfg section: ``[kind]``, then a ``key=value`` line per option in the order given (a list is written
+    comma-separated)."""
+    lines = [f"[{kind}]"]
+    for key, value in options.items():
+        lines.append(f"{key}={','.join(map(str, value)) if isinstance(value, (list, tuple)) else value}")
+    return "\n".join(lines) + "\n"
+
+
+def conv(filters: int, size: int = 3, stride: int = 1, activation: str = "leaky", batch_normalize: bool = True,
+         **options) -> str:
+    """A ``[convolutional]`` section padded as darknet's own cfgs are (``pad=1``: ``size // 2`` on each side)."""
+    normalize = {"batch_normalize": 1} if batch_normalize else {}
+    return section("convolutional", **normalize, filters=filters, size=size, stride=stride, pad=1, **options,
+                   activation=activation)
+
+
+def maxpool(size: int = 2, stride: int = 2) -> str:
+    return section("maxpool", size=size, stride=stride)
+
+
+def yolo(mask, anchors, classes: int, **options) -> str:
+    """A ``[yolo]`` head predicting anchors ``mask`` of ``anchors`` ((width, height) pairs in input pixels)."""
+    return section("yolo", mask=mask, anchors=", ".join(f"{w},{h}" for w, h in anchors), classes=classes,
+                   num=len(anchors), **options)
+
+
+def cfg_text(*layers: str, width: int = 64, height: int = 64, channels: int = 3) -> str:
+    """A whole cfg: ``[net]`` and then ``layers`` (darknet's layer 0, 1, …), a blank line between sections."""
+    return "\n".join([section("net", width=width, height=height, channels=channels), *layers])
+
+
+def line_of(text: str, start: str, nth: int = 0) -> int:
+    """The line number (from 1) of the ``nth`` line of ``text`` that starts with ``start`` (-1: the last)."""
+    return [number for number, line in enumerate(text.splitlines(), start=1) if line.startswith(start)][nth]
 
 
 def sections(text: str) -> list[tuple[str, dict]]:
@@ -48,10 +87,11 @@ def layer_channels(text: str) -> list[tuple[str, dict, int, int]]:
     return rows
 
 
-def random_weights(text: str, rng: np.random.Generator) -> list[dict]:
-    """Per convolutional layer: bias, (scale, mean, var), kernel — scaled so activations stay O(1)."""
-    layers = []
-    for kind, opt, inputs, filters in layer_channels(text):
+def random_weights(text: str, rng: np.random.Generator) -> dict[int, dict]:
+    """Per convolutional layer (by darknet layer index): bias, (scale, mean, var), kernel (filters, channels / groups,
+    size, size) — scaled so activations stay O(1)."""
+    layers = {}
+    for index, (kind, opt, inputs, filters) in enumerate(layer_channels(text)):
         if kind != "convolutional":
             continue
         size, groups = int(opt.get("size", 1)), int(opt.get("groups", 1))
@@ -61,20 +101,23 @@ def random_weights(text: str, rng: np.random.Generator) -> list[dict]:
             layer.update(scale=rng.uniform(0.5, 1.5, filters), mean=rng.normal(0, 0.1, filters),
                          var=rng.uniform(0.5, 2.0, filters))
         layer["w"] = rng.normal(0, 1.0 / np.sqrt(fan_in), (filters, inputs // groups, size, size))
-        layers.append(layer)
+        layers[index] = layer
     return layers
 
 
-def weights_bytes(layers: list[dict], header=(0, 2, 5), seen: int = 64000) -> bytes:
-    wide = header[0] * 10 + header[1] >= 2  # parser.c: a 64-bit 'seen' from format 0.2 on
+def weights_bytes(layers: dict[int, dict], header=(0, 2, 5), seen: int = 64000) -> bytes:
+    """A ``.weights`` file: the header (``seen`` 64-bit from format 0.2 on, parser.c), then each layer's values."""
+    wide = header[0] * 10 + header[1] >= 2
     head = np.array(header, "<i4").tobytes() + np.array([seen], "<i8" if wide else "<i4").tobytes()
-    chunks = [layer[k].ravel() for layer in layers for k in ("bias", "scale", "mean", "var", "w") if k in layer]
+    chunks = [layer[k].ravel() for layer in layers.values() for k in ("bias", "scale", "mean", "var", "w")
+              if k in layer]
     return head + np.concatenate(chunks).astype("<f4").tobytes()
 
 
-def write_random_weights(path, text: str, seed: int = 0) -> list[dict]:
+def write_random_weights(path, text: str, seed: int = 0, header=(0, 2, 5), seen: int = 64000) -> dict[int, dict]:
+    """Random weights for cfg ``text`` written to ``path``; returns them per layer (see :func:`random_weights`)."""
     layers = random_weights(text, np.random.default_rng(seed))
-    path.write_bytes(weights_bytes(layers))
+    path.write_bytes(weights_bytes(layers, header, seen))
     return layers
 
 

@@ -12,165 +12,32 @@ import json
 import numpy as np
 import pytest
 
+from tests.convert.darknet_reference import cfg_text, conv, line_of, maxpool, section, sections, write_random_weights
 from visionkit.core.errors import ModelError, WeightsError
 
-TINY_CFG = """[net]
-width=64
-height=64
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=4
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-# 8 x 8: the passthrough source
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=1
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[route]
-layers=-5
-
-[convolutional]
-batch_normalize=1
-filters=4
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[reorg]
-stride=2
-
-[route]
-layers=-1,-4
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=16
-activation=linear
-
-[region]
-anchors = 0.5,0.8, 2.0,1.5
-classes=3
-num=2
-coords=4
-softmax=1
-"""
+#: A YOLOv2-tiny-style net: max-pool stride 1 (darknet pads it), a passthrough (route, reorg, route), [region].
+TINY_CFG = cfg_text(
+    conv(4), maxpool(),  # 0, 1
+    conv(8), maxpool(),  # 2, 3
+    conv(8, size=1), maxpool(),  # 4, 5
+    conv(16), maxpool(),  # 6: 8 x 8, the passthrough source; 7
+    conv(16), maxpool(stride=1),  # 8, 9
+    conv(16),  # 10
+    section("route", layers=-5),  # 11: layer 6
+    conv(4, size=1),  # 12
+    section("reorg", stride=2),  # 13
+    section("route", layers=[-1, -4]),  # 14: layers 13 and 10
+    conv(16),  # 15
+    conv(16, size=1, activation="linear", batch_normalize=False),  # 16: 2 anchors x (5 + 3)
+    section("region", anchors="0.5,0.8, 2.0,1.5", classes=3, num=2, coords=4, softmax=1),  # 17
+)
 
 
-def sections(text):
-    out = []
-    for line in text.splitlines():
-        line = line.split("#")[0].strip()
-        if line.startswith("["):
-            out.append((line[1:-1], {}))
-        elif "=" in line:
-            key, value = line.split("=", 1)
-            out[-1][1][key.strip()] = value.strip()
-    return out
-
-
-def write_weights(path, cfg_text, rng):
-    """Random weights in darknet's layout (header 0.2.0 with a 64-bit 'seen'); returns the per-layer arrays."""
-    channels, per_layer, chunks = [3], {}, []
-    for index, (kind, opt) in enumerate(sections(cfg_text)[1:]):
-        if kind == "convolutional":
-            f, size, c = int(opt["filters"]), int(opt["size"]), channels[-1]
-            layer = {"bias": rng.normal(0, 0.1, f)}
-            if opt.get("batch_normalize") == "1":
-                layer.update(scale=rng.uniform(0.5, 1.5, f), mean=rng.normal(0, 0.1, f), var=rng.uniform(0.5, 2, f))
-            layer["w"] = rng.normal(0, 0.3, (f, c, size, size))
-            per_layer[index] = layer
-            chunks += [layer[k].ravel() for k in ("bias", "scale", "mean", "var", "w") if k in layer]
-            channels.append(f)
-        elif kind == "route":
-            refs = [int(v) for v in opt["layers"].split(",")]
-            channels.append(sum(channels[1:][r if r >= 0 else index + r] for r in refs))
-        elif kind == "reorg":
-            channels.append(channels[-1] * 4)
-        else:
-            channels.append(channels[-1])
-    header = np.array([0, 2, 0], "<i4").tobytes() + np.array([123456], "<i8").tobytes()
-    path.write_bytes(header + np.concatenate(chunks).astype("<f4").tobytes())
-    return per_layer
-
-
-def reference_forward(image, cfg_text, weights):
+def reference_forward(image, text, weights):
     """Darknet's forward pass in plain numpy, channel-first (C, H, W), from the C sources' formulas."""
     x = image.transpose(2, 0, 1).astype(np.float64) / 255.0
     outputs = []
-    for index, (kind, opt) in enumerate(sections(cfg_text)[1:]):
+    for index, (kind, opt) in enumerate(sections(text)[1:]):
         if kind == "convolutional":
             layer, size = weights[index], int(opt["size"])
             pad = size // 2
@@ -228,7 +95,7 @@ def reference_forward(image, cfg_text, weights):
 def tiny_net(tmp_path_factory):
     folder = tmp_path_factory.mktemp("darknet")
     (folder / "tiny.cfg").write_text(TINY_CFG)
-    weights = write_weights(folder / "tiny.weights", TINY_CFG, np.random.default_rng(0))
+    weights = write_random_weights(folder / "tiny.weights", TINY_CFG, seed=0, header=(0, 2, 0), seen=123456)
     return folder, weights
 
 
@@ -285,7 +152,8 @@ def test_mismatched_files_are_refused(tiny_net, tmp_path):
     long = convert_darknet(folder / "tiny.cfg", tmp_path / "long.weights")  # darknet reads what it needs
     assert long.trailing_bytes == 9 and long.values == (len(data) - 20) // 4
     (tmp_path / "other.cfg").write_text(TINY_CFG.replace("[reorg]", "[local]"))
-    with pytest.raises(ModelError, match=r"cfg line 86: \[local\] \(layer 13\): darknet section \[local\] is not"):
+    with pytest.raises(ModelError, match=rf"cfg line {line_of(TINY_CFG, '[reorg]')}: \[local\] \(layer 13\): darknet "
+                                         rf"section \[local\] is not"):
         convert_darknet(tmp_path / "other.cfg", folder / "tiny.weights")
     (tmp_path / "nosoftmax.cfg").write_text(TINY_CFG.replace("softmax=1", "softmax=0"))
     with pytest.raises(ModelError, match=r"cfg line \d+: \[region\] only softmax=1"):

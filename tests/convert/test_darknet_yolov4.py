@@ -15,152 +15,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.convert.darknet_reference import cv2_head_layers, write_random_weights
+from tests.convert.darknet_reference import (cfg_text, conv, cv2_head_layers, line_of, maxpool, section,
+                                            write_random_weights, yolo)
 from visionkit.core.errors import ModelError, WeightsError
 
 DATA = Path(__file__).parent / "data" / "darknet"
 
-SYNTHETIC_V4 = """[net]
-width=64
-height=64
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=mish
-
-# 1: 32 x 32
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-# 2: the second half of layer 1's channels (CSP, as in YOLOv4-tiny)
-[route]
-layers=-1
-groups=2
-group_id=1
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=swish
-
-# 4: grouped convolution
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-groups=2
-activation=relu
-
-# 5
-[shortcut]
-from=-2
-activation=linear
-
-# 6: relative and absolute indices
-[route]
-layers=-1,1
-
-# 7: 16 x 16
-[maxpool]
-size=2
-stride=2
-
-# 8: SPP-style
-[maxpool]
-size=5
-stride=1
-
-[route]
-layers=-1,-2
-
-# 10: darknet pads one row and column after
-[maxpool]
-size=2
-stride=1
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=1
-stride=1
-pad=1
-activation=logistic
-
-# 12: 3 anchors x (5 + 4 classes)
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=27
-activation=linear
-
-[yolo]
-mask = 3,4,5
-anchors = 4,6, 8,10, 12,20, 20,16, 30,40, 50,60
-classes=4
-num=6
-scale_x_y = 1.1
-thresh = 0
-iou_loss=ciou
-nms_kind=greedynms
-beta_nms=0.6
-
-[route]
-layers = -3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-pad=1
-activation=leaky
-
-# 16: 32 x 32
-[upsample]
-stride=2
-
-[route]
-layers = -1, 5
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=mish
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=27
-activation=linear
-
-[yolo]
-mask = 0,1,2
-anchors = 4,6, 8,10, 12,20, 20,16, 30,40, 50,60
-classes=4
-num=6
-scale_x_y = 1.05
-thresh = 0
-"""
+V4_ANCHORS = [(4, 6), (8, 10), (12, 20), (20, 16), (30, 40), (50, 60)]
+SYNTHETIC_V4 = cfg_text(
+    conv(8, activation="mish"),  # 0
+    conv(16, stride=2),  # 1: 32 x 32
+    section("route", layers=-1, groups=2, group_id=1),  # 2: the second half of layer 1's channels (CSP, YOLOv4-tiny)
+    conv(8, activation="swish"),  # 3
+    conv(8, groups=2, activation="relu"),  # 4: grouped convolution
+    section("shortcut", **{"from": -2}, activation="linear"),  # 5
+    section("route", layers=[-1, 1]),  # 6: relative and absolute indices
+    maxpool(),  # 7: 16 x 16
+    maxpool(size=5, stride=1),  # 8: SPP-style
+    section("route", layers=[-1, -2]),  # 9
+    maxpool(stride=1),  # 10: darknet pads one row and column after
+    conv(16, size=1, activation="logistic"),  # 11
+    conv(27, size=1, activation="linear", batch_normalize=False),  # 12: 3 anchors x (5 + 4 classes)
+    yolo([3, 4, 5], V4_ANCHORS, 4, scale_x_y=1.1, thresh=0, iou_loss="ciou", nms_kind="greedynms", beta_nms=0.6),
+    section("route", layers=-3),  # 14
+    conv(8, size=1),  # 15
+    section("upsample", stride=2),  # 16: 32 x 32
+    section("route", layers=[-1, 5]),  # 17
+    conv(16, activation="mish"),  # 18
+    conv(27, size=1, activation="linear", batch_normalize=False),  # 19
+    yolo([0, 1, 2], V4_ANCHORS, 4, scale_x_y=1.05, thresh=0),  # 20
+)
 
 
 @pytest.fixture(scope="module")
@@ -264,26 +148,29 @@ def _variant(tmp_path, old: str, new: str, name: str = "bad") -> Path:
     return path
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("[shortcut]\nfrom=-2\n", "[shortcut]\nfrom=-2\nweights_type=per_channel\n",
-     r"cfg line 50: \[shortcut\] weights_type=per_channel is not supported"),
-    ("scale_x_y = 1.1\n", "scale_x_y = 1.1\nnew_coords=1\n", r"cfg line \d+: \[yolo\] new_coords=1 is not supported"),
-    ("groups=2\nactivation=relu", "groups=2\nxnor=1\nactivation=relu", r"cfg line 45: \[convolutional\] xnor=1"),
-    ("groups=2\nactivation=relu", "groups=2\nmystery=3\nactivation=relu",
-     r"cfg line 45: \[convolutional\] key mystery= is not supported"),
-    ("layers=-1,1\n", "layers=-1,9\n", r"cfg line 54: \[route\] layers= refers to layer 9, but layer 6"),
-    ("layers = -3\n", "layers = -1\n", r"\[route\] layers= refers to layer 13, a detection head"),
-    ("activation=mish\n", "activation=gelu\n", r"cfg line 12: \[convolutional\] activation=gelu is not supported"),
-    ("[upsample]", "[gaussian_yolo]", r"cfg line \d+: \[gaussian_yolo\] \(layer 16\): darknet section"),
-    ("classes=4\nnum=6\nscale_x_y = 1.05", "classes=3\nnum=6\nscale_x_y = 1.05", r"classes=3, but an earlier"),
-    ("filters=27\nactivation=linear\n\n[yolo]\nmask = 3", "filters=26\nactivation=linear\n\n[yolo]\nmask = 3",
-     r"\[yolo\] needs 3 x \(5 \+ 4\) = 27 input channels"),
+@pytest.mark.parametrize("old, new, at, message", [
+    ("[shortcut]\nfrom=-2\n", "[shortcut]\nfrom=-2\nweights_type=per_channel\n", "weights_type",
+     r"\[shortcut\] weights_type=per_channel is not supported"),
+    ("scale_x_y=1.1\n", "scale_x_y=1.1\nnew_coords=1\n", "new_coords", r"\[yolo\] new_coords=1 is not supported"),
+    ("groups=2\nactivation=relu", "groups=2\nxnor=1\nactivation=relu", "xnor", r"\[convolutional\] xnor=1"),
+    ("groups=2\nactivation=relu", "groups=2\nmystery=3\nactivation=relu", "mystery",
+     r"\[convolutional\] key mystery= is not supported"),
+    ("layers=-1,1\n", "layers=-1,9\n", "layers=-1,9", r"\[route\] layers= refers to layer 9, but layer 6"),
+    ("layers=-3\n", "layers=-1\n", None, r"\[route\] layers= refers to layer 13, a detection head"),
+    ("activation=mish\n", "activation=gelu\n", "activation=gelu",
+     r"\[convolutional\] activation=gelu is not supported"),
+    ("[upsample]", "[gaussian_yolo]", "[gaussian_yolo]", r"\[gaussian_yolo\] \(layer 16\): darknet section"),
+    ("classes=4\nnum=6\nscale_x_y=1.05", "classes=3\nnum=6\nscale_x_y=1.05", None, r"classes=3, but an earlier"),
+    ("filters=27\n", "filters=26\n", None, r"\[yolo\] needs 3 x \(5 \+ 4\) = 27 input channels"),
 ])
-def test_unsupported_or_inconsistent_cfgs_get_one_clear_error(tmp_path, old, new, message):
+def test_unsupported_or_inconsistent_cfgs_get_one_clear_error(tmp_path, old, new, at, message):
+    """One error naming the line (``at``: the line of the variant that starts so) and what is wrong there."""
     from visionkit.convert.darknet import darknet_architecture
 
-    with pytest.raises(ModelError, match=message):
-        darknet_architecture(_variant(tmp_path, old, new))
+    path = _variant(tmp_path, old, new)
+    where = rf"cfg line {line_of(path.read_text(), at)}: " if at else ""
+    with pytest.raises(ModelError, match=where + message):
+        darknet_architecture(path)
 
 
 def test_weights_problems_get_one_clear_error(tmp_path):
@@ -292,11 +179,12 @@ def test_weights_problems_get_one_clear_error(tmp_path):
     (tmp_path / "v4.cfg").write_text(SYNTHETIC_V4)
     write_random_weights(tmp_path / "v4.weights", SYNTHETIC_V4)
     data = (tmp_path / "v4.weights").read_bytes()
+    last_conv = line_of(SYNTHETIC_V4, "[convolutional]", -1)
     cases = {
         "page.weights": (b"<!DOCTYPE html>\n<html><body>Not Found</body></html>", "is an HTML/XML page"),
         "lfs.weights": (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\n", "is a git-lfs pointer"),
         "tiny.weights": (data[:10], "too short for a darknet weights file"),
-        "short.weights": (data[:-40], r"the weights end before the kernel of layer 19 \(cfg line 127"),
+        "short.weights": (data[:-40], rf"the weights end before the kernel of layer 19 \(cfg line {last_conv}"),
         "odd.weights": (np.array([5000, 1, 0, 0], "<i4").tobytes() + data[16:], "format 5000.1.0"),
     }
     for name, (content, message) in cases.items():

@@ -4,99 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.convert.darknet_reference import write_random_weights
+from tests.convert.darknet_reference import cfg_text, conv, maxpool, section, write_random_weights, yolo
 
-#: YOLOv3-tiny's layout (two heads, route -4 / upsample / route -1,8) with a handful of filters, 3 classes.
-TINY_V3 = """[net]
-width=64
-height=64
-channels=3
-[convolutional]
-batch_normalize=1
-filters=4
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=16
-size=1
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=24
-activation=linear
-[yolo]
-mask=2,3
-anchors=6,6, 10,12, 20,20, 40,36
-classes=7
-num=4
-[route]
-layers=-3
-[upsample]
-stride=2
-[route]
-layers=-1,8
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=24
-activation=linear
-[yolo]
-mask=0,1
-anchors=6,6, 10,12, 20,20, 40,36
-classes=7
-num=4
-"""
+ANCHORS = [(6, 6), (10, 12), (20, 20), (40, 36)]
+#: YOLOv3-tiny's layout (two heads; route back, upsample, route -1,8) with a handful of filters, 7 classes.
+TINY_V3 = cfg_text(
+    conv(4), maxpool(),  # 0, 1
+    conv(8), maxpool(),  # 2, 3
+    conv(8), maxpool(),  # 4, 5
+    conv(8), maxpool(),  # 6, 7
+    conv(16), maxpool(),  # 8, 9: 2 x 2
+    conv(16, size=1),  # 10
+    conv(24, size=1, activation="linear", batch_normalize=False),  # 11: 2 anchors x (5 + 7)
+    yolo([2, 3], ANCHORS, 7),  # 12
+    section("route", layers=-3),  # 13: layer 10
+    section("upsample", stride=2),  # 14: 4 x 4
+    section("route", layers=[-1, 8]),  # 15
+    conv(24, size=1, activation="linear", batch_normalize=False),  # 16
+    yolo([0, 1], ANCHORS, 7),  # 17
+)
 NAMES = ["c0", "square", "c2", "Bar", "c4", "c5", "c6"]
 
 

@@ -187,10 +187,11 @@ def test_torch_file_that_expands_is_refused(tmp_path, fault_row):
 
 
 def test_darknet_weights_too_short(tmp_path, isolated_cache, fault_row):
-    from tests.convert.test_darknet import TINY_CFG, write_weights
+    from tests.convert.darknet_reference import write_random_weights
+    from tests.convert.test_darknet import TINY_CFG
 
     (tmp_path / "tiny.cfg").write_text(TINY_CFG)
-    write_weights(tmp_path / "full.weights", TINY_CFG, np.random.default_rng(0))
+    write_random_weights(tmp_path / "full.weights", TINY_CFG)
     data = (tmp_path / "full.weights").read_bytes()
     (tmp_path / "short.weights").write_bytes(data[: len(data) // 2])
     result = CliRunner().invoke(cli, ["models", "import-darknet", str(tmp_path / "tiny.cfg"),
