@@ -152,11 +152,11 @@ def test_mismatched_files_are_refused(tiny_net, tmp_path):
     long = convert_darknet(folder / "tiny.cfg", tmp_path / "long.weights")  # darknet reads what it needs
     assert long.trailing_bytes == 9 and long.values == (len(data) - 20) // 4
     (tmp_path / "other.cfg").write_text(TINY_CFG.replace("[reorg]", "[local]"))
-    with pytest.raises(ModelError, match=rf"cfg line {line_of(TINY_CFG, '[reorg]')}: \[local\] \(layer 13\): darknet "
-                                         rf"section \[local\] is not"):
+    with pytest.raises(ModelError, match=rf"other.cfg: cfg line {line_of(TINY_CFG, '[reorg]')}: \[local\] \(layer 13\): "
+                                         rf"darknet section \[local\] is not"):
         convert_darknet(tmp_path / "other.cfg", folder / "tiny.weights")
     (tmp_path / "nosoftmax.cfg").write_text(TINY_CFG.replace("softmax=1", "softmax=0"))
-    with pytest.raises(ModelError, match=r"cfg line \d+: \[region\] only softmax=1"):
+    with pytest.raises(ModelError, match=r"nosoftmax.cfg: cfg line \d+: \[region\] only softmax=1"):
         convert_darknet(tmp_path / "nosoftmax.cfg", folder / "tiny.weights")
 
 
@@ -174,7 +174,8 @@ def test_cli_import_darknet(tiny_net, tmp_path, isolated_cache):
     (tmp_path / "two.txt").write_text("cat\ndog\n")
     bad = CliRunner().invoke(cli, ["models", "import-darknet", str(folder / "tiny.cfg"), str(folder / "tiny.weights"),
                                    "x", "--names", str(tmp_path / "two.txt")])
-    assert bad.exit_code == 1 and "2 class names given for a detector of 3 classes" in bad.output
+    assert bad.exit_code == 1 and f"{tmp_path / 'two.txt'}: 2 class names given for a detector of 3 classes" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
 
 
 def test_registry_entry_downloads_converts_once_and_records_the_hash(tiny_net, tmp_path, isolated_cache):

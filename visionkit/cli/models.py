@@ -74,9 +74,6 @@ models.add_command(visualize)
               help="Save the .keras here instead of the cache (then use --model PATH).")
 def import_darknet(cfg, weights, name, names_file, output):
     """Convert a darknet YOLOv2 / YOLOv2-tiny CFG + WEIGHTS into a detector called NAME (`visionkit detect -m NAME`)."""
-    from pathlib import Path
-
     import visionkit
 
-    names = [n.strip() for n in Path(names_file).read_text(encoding="utf-8").splitlines() if n.strip()] if names_file else None
-    click.echo(f"{name}: {visionkit.import_darknet(cfg, weights, name, names, output)}")
+    click.echo(f"{name}: {visionkit.import_darknet(cfg, weights, name, names_file, output)}")

@@ -34,10 +34,8 @@ def convert_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike
     in ``trailing_bytes`` and otherwise ignored.
     """
     from visionkit.convert.darknet_cfg import read_cfg, read_weights
-    from visionkit.convert.darknet_sections import build_model
 
-    sections = read_cfg(cfg_path)
-    converted = build_model(sections, read_weights(weights_path), Path(cfg_path).stem)
+    converted = _build(cfg_path, read_cfg(cfg_path), read_weights(weights_path))
     if converted.trailing_bytes:
         logger.info("%s: %d bytes after the last weight the cfg uses (darknet ignores them too)",
                     weights_path, converted.trailing_bytes)
@@ -52,12 +50,22 @@ def darknet_architecture(cfg_path: str | os.PathLike, input_size: tuple[int, int
     cfg gives them.
     """
     from visionkit.convert.darknet_cfg import WeightsReader, read_cfg
-    from visionkit.convert.darknet_sections import build_model
 
     sections = read_cfg(cfg_path)
     if input_size is not None:
         sections[0].options.update(height=str(int(input_size[0])), width=str(int(input_size[1])))
-    return build_model(sections, WeightsReader(None), Path(cfg_path).stem)
+    return _build(cfg_path, sections, WeightsReader(None))
+
+
+def _build(cfg_path: str | os.PathLike, sections: list, reader):
+    """:func:`~visionkit.convert.darknet_sections.build_model`, its cfg errors prefixed with the cfg's path (as
+    :func:`~visionkit.convert.darknet_cfg.read_cfg` does for the parsing errors). Weights errors name the weights."""
+    from visionkit.convert.darknet_sections import build_model
+
+    try:
+        return build_model(sections, reader, Path(cfg_path).stem)
+    except ModelError as error:
+        raise ModelError(f"{cfg_path}: {error}") from None
 
 
 def imported_path(name: str) -> Path:
@@ -67,19 +75,31 @@ def imported_path(name: str) -> Path:
     return cache_dir() / "detectors" / f"{name}.keras"
 
 
-def check_class_names(names: list[str] | None, num_classes: int) -> list[str]:
-    """The class names for a detector of ``num_classes`` (default ``0 … C-1``); a ModelError when they do not fit."""
-    classes = list(names) if names else [str(i) for i in range(num_classes)]
+def read_names(path: str | os.PathLike) -> list[str]:
+    """Class names one a line (darknet's ``coco.names``, ``voc.names``); blank lines are skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path}: cannot read the class names ({error.__class__.__name__})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def check_class_names(names: list[str] | str | os.PathLike | None, num_classes: int) -> list[str]:
+    """The class names for a detector of ``num_classes``: a list, a names file (:func:`read_names`, named in the
+    error), or None (``0 … C-1``); a ModelError when they do not fit."""
+    source = f"{names}: " if isinstance(names, (str, os.PathLike)) else ""
+    classes = read_names(names) if source else list(names) if names else [str(i) for i in range(num_classes)]
     if len(classes) != num_classes:
-        raise ModelError(f"{len(classes)} class names given for a detector of {num_classes} classes")
+        raise ModelError(f"{source}{len(classes)} class names given for a detector of {num_classes} classes")
     return classes
 
 
 def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike, name: str,
-                   names: list[str] | None = None, output: str | os.PathLike | None = None) -> Path:
+                   names: list[str] | str | os.PathLike | None = None, output: str | os.PathLike | None = None) -> Path:
     """Convert a darknet detector and save it (``.keras`` + ``.json`` sidecar) for ``visionkit detect -m NAME``.
 
-    ``names``: the class names (e.g. from ``coco.names``); default ``0 … C-1``. ``output``: another ``.keras`` path.
+    ``names``: the class names, or a file of them one a line (e.g. ``coco.names``); default ``0 … C-1``.
+    ``output``: another ``.keras`` path.
     The sidecar's ``options``/``extra`` carry the decoding metadata (:meth:`DarknetModel.detector_options`).
     """
     from visionkit.core.registry import ModelSpec

@@ -291,9 +291,9 @@ def build_model(sections: list[Section], reader: WeightsReader, name: str) -> Da
         net.outputs.append(x)
     result = net.result
     if not net.head_tensors:
-        raise ModelError(f"{name}: no [yolo] or [region] section: only darknet detectors can be imported")
+        raise ModelError("no [yolo] or [region] section: only darknet detectors can be imported")
     if result.heads and result.anchors:
-        raise ModelError(f"{name}: mixes [region] and [yolo] heads")
+        raise ModelError("mixes [region] and [yolo] heads")
     outputs = net.head_tensors if result.heads else net.head_tensors[-1]
     result.model = keras.Model(inputs, outputs, name=name)
     result.header, result.trailing_bytes, result.values = reader.header, reader.trailing_bytes, reader.position
