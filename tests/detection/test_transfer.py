@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -60,6 +61,33 @@ def test_resized_detector_keeps_the_weights(tiny_v3):
     assert start_from(detector, tiny_v3, (64, 64), num_classes=None).model is detector.model
 
 
+def test_an_imported_cfg_is_found_from_any_folder_and_a_changed_one_is_refused(tmp_path, isolated_cache,
+                                                                              monkeypatch):
+    """import-darknet records the cfg's absolute path and sha256: ``--from`` rebuilds it from another working folder,
+    and a cfg edited since the import gets one clear error instead of a model that does not fit its weights."""
+    from pathlib import Path
+
+    from tests.detection.tiny_darknet import TINY_V3
+    from visionkit.core.errors import ModelError
+    from visionkit.core.integrity import file_hash
+    from visionkit.detection.detector import load_detector
+    from visionkit.detection.transfer import start_from
+
+    monkeypatch.chdir(tmp_path)
+    name = import_tiny_darknet(Path("darknet"), "relative_v3")  # imported as darknet/tiny.cfg
+    cfg = tmp_path / "darknet" / "tiny.cfg"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    detector = load_detector(name)
+    assert detector.extra["cfg"] == str(cfg) and detector.extra["cfg_sha256"] == file_hash(cfg)
+    start = start_from(detector, name, (96, 96), num_classes=2)  # another size: the cfg is read again
+    assert start.cfg == str(cfg) and start.cfg_sha256 == file_hash(cfg)
+    cfg.write_text(TINY_V3.replace("filters=4", "filters=6", 1))
+    with pytest.raises(ModelError, match=rf"--from {name}: its darknet cfg {cfg} has changed since the detector was "
+                                         r"made \(sha256 [0-9a-f]{12}…, recorded [0-9a-f]{12}…\)"):
+        start_from(detector, name, (96, 96), num_classes=2)
+
+
 def test_yolov3_loss_assigns_each_box_to_the_head_of_its_best_anchor():
     import tensorflow as tf
 
@@ -110,6 +138,9 @@ def test_train_from_a_darknet_detector_rehead_resume_and_keep_classes(tmp_path, 
     run = train(data, tmp_path / "run", quiet=True, from_model=tiny_v3, freeze="backbone", **TINY)
     saved = json.loads((tmp_path / "run" / "model.json").read_text())
     assert saved["class_names"] == ["square", "bar"] and saved["extra"]["from_model"] == tiny_v3
+    cfg = tmp_path / "darknet" / "tiny.cfg"  # the fine-tuned model can be fine-tuned again, from anywhere
+    assert saved["spec"]["options"]["cfg"] == str(cfg)
+    assert saved["spec"]["options"]["cfg_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest()
     assert run.anchors == ((0.3125, 0.3125), (0.625, 0.5625), (0.09375, 0.09375), (0.15625, 0.1875))  # kept
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["input_size"] == 64 and config["freeze"] == "backbone" and config["ignore_iou"] is None

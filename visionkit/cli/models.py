@@ -73,7 +73,7 @@ models.add_command(visualize)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Save the .keras here instead of the cache (then use --model PATH).")
 def import_darknet(cfg, weights, name, names_file, output):
-    """Convert a darknet YOLOv2 / YOLOv2-tiny CFG + WEIGHTS into a detector called NAME (`visionkit detect -m NAME`)."""
+    """Convert a darknet YOLOv2/v3/v4 (or tiny) CFG + WEIGHTS into a detector called NAME (`visionkit detect -m NAME`)."""
     import visionkit
 
     click.echo(f"{name}: {visionkit.import_darknet(cfg, weights, name, names_file, output)}")

@@ -100,8 +100,11 @@ def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike,
 
     ``names``: the class names, or a file of them one a line (e.g. ``coco.names``); default ``0 … C-1``.
     ``output``: another ``.keras`` path.
-    The sidecar's ``options``/``extra`` carry the decoding metadata (:meth:`DarknetModel.detector_options`).
+    The sidecar's ``options``/``extra`` carry the decoding metadata (:meth:`DarknetModel.detector_options`), and
+    ``extra`` the cfg's absolute path and sha256, so that ``detect train --from NAME`` can rebuild it from any
+    folder and notices a cfg edited since.
     """
+    from visionkit.core.integrity import file_hash
     from visionkit.core.registry import ModelSpec
     from visionkit.core.model import save_model
 
@@ -115,8 +118,9 @@ def import_darknet(cfg_path: str | os.PathLike, weights_path: str | os.PathLike,
                      description=f"darknet {Path(cfg_path).name} + {Path(weights_path).name}", input_size=(height, width),
                      options=options)
     target = Path(output) if output else imported_path(name)
+    cfg = Path(cfg_path).resolve()
     extra = {**options, "darknet_header": list(converted.header), "trailing_bytes": converted.trailing_bytes,
-             "cfg": str(cfg_path), "weights": str(weights_path)}
+             "cfg": str(cfg), "cfg_sha256": file_hash(cfg), "weights": str(Path(weights_path).resolve())}
     save_model(converted.model, target, spec, classes, extra)
     return target
 

@@ -265,7 +265,8 @@ def _save(model, path: Path, options, network: _Network, class_names: Sequence[s
         decoding = {"heads": network.heads, "num_classes": len(class_names), "class_activation": "logistic"}
         spec = ModelSpec(name=path.stem, task="detect", builder="",
                          description=f"darknet {options.from_model} fine-tuned on {options.data}",
-                         input_size=tuple(size), options={**decoding, "cfg": network.start.cfg})
+                         input_size=tuple(size),
+                         options={**decoding, "cfg": network.start.cfg, "cfg_sha256": network.start.cfg_sha256})
         extra = {**decoding, "anchor_iou": round(anchor_iou, 4), "from_model": options.from_model,
                  "train_options": asdict(options)}
     save_model(model, path, spec, list(class_names), extra)

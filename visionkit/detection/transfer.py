@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from visionkit.core.errors import UsageError
+from visionkit.core.errors import ModelError, UsageError
 from visionkit.core.model import LoadedModel
 from visionkit.detection.config import FREEZE_WORDS
 
@@ -47,6 +47,7 @@ class StartingPoint:
     shared: set[int]  # darknet layer indices every head depends on ("backbone")
     class_names: list[str]
     cfg: str  # as the source records it (relative to pretrained/ for a bundled cfg), for later rebuilding
+    cfg_sha256: str = ""  # the cfg's sha256 as the source records it ("" for imports older than 0.3)
 
 
 def parse_freeze(value) -> int | str:
@@ -66,20 +67,33 @@ def layer_index(name: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def check_from_model(detector: LoadedModel, name: str) -> str:
-    """The cfg of a multi-head darknet detector (a UsageError for anything else)."""
+def check_from_model(detector: LoadedModel, name: str) -> tuple[str, str]:
+    """The cfg of a multi-head darknet detector and its recorded sha256 (a UsageError for anything else, a
+    ModelError for a cfg that is not the one the detector was made from).
+
+    The cfg is the registry entry's (``options``, relative to ``pretrained/``; also what a model fine-tuned from
+    one records) or the import's (``extra``, an absolute path). A recorded sha256 is checked: a cfg edited since
+    would rebuild a network its weights do not fit, or silently another one.
+    """
+    from visionkit.convert.darknet import cfg_path
+    from visionkit.core.integrity import file_hash
+
     if not detector.extra.get("heads"):
         raise UsageError(f"--from {name}: fine-tuning starts from a darknet YOLOv3/v4 detector (one output per head, "
                          f"e.g. yolov3_tiny_coco); {name} is a YOLOv2-style detector")
-    cfg = detector.spec.options.get("cfg") or detector.extra.get("cfg")
+    recorded = detector.spec.options if detector.spec.options.get("cfg") else detector.extra
+    cfg, expected = recorded.get("cfg"), str(recorded.get("cfg_sha256") or "").lower()
     if not cfg:
         raise UsageError(f"--from {name}: no darknet cfg is recorded with this detector, so it cannot be rebuilt")
-    from visionkit.convert.darknet import cfg_path
-
-    path = cfg_path(cfg) if detector.spec.options.get("cfg") else Path(cfg)
+    path = cfg_path(cfg) if recorded is detector.spec.options else Path(cfg)
     if not path.is_file():
         raise UsageError(f"--from {name}: its darknet cfg {path} is missing")
-    return str(path)
+    found = file_hash(path)
+    if expected and found != expected:
+        raise ModelError(f"--from {name}: its darknet cfg {path} has changed since the detector was made (sha256 "
+                         f"{found[:12]}…, recorded {expected[:12]}…); restore that file, or import the detector "
+                         f"again (visionkit models import-darknet)")
+    return str(path), expected
 
 
 def start_from(detector: LoadedModel, name: str, input_size: tuple[int, int], num_classes: int | None,
@@ -91,7 +105,7 @@ def start_from(detector: LoadedModel, name: str, input_size: tuple[int, int], nu
     from visionkit.convert.darknet import darknet_architecture
     from visionkit.core.model import copy_weights_by_name
 
-    cfg = check_from_model(detector, name)
+    cfg, cfg_sha256 = check_from_model(detector, name)
     heads = [dict(h) for h in detector.extra["heads"]]
     if tuple(input_size) == tuple(detector.input_size):
         model = detector.model
@@ -119,7 +133,7 @@ def start_from(detector: LoadedModel, name: str, input_size: tuple[int, int], nu
         class_names = []
     shared = shared_layers(model)
     recorded = detector.spec.options.get("cfg") or cfg
-    return StartingPoint(model, heads, [c.name for c in convs], shared, class_names, recorded)
+    return StartingPoint(model, heads, [c.name for c in convs], shared, class_names, recorded, cfg_sha256)
 
 
 def _head_conv(output):
