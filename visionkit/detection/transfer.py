@@ -47,7 +47,7 @@ class StartingPoint:
     shared: set[int]  # darknet layer indices every head depends on ("backbone")
     class_names: list[str]
     cfg: str  # as the source records it (relative to pretrained/ for a bundled cfg), for later rebuilding
-    cfg_sha256: str = ""  # the cfg's sha256 as the source records it ("" for imports older than 0.3)
+    cfg_sha256: str = ""  # the cfg's sha256 as the source records it ("" where none was: older imports)
 
 
 def parse_freeze(value) -> int | str:
