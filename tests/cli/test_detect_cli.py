@@ -55,7 +55,7 @@ def test_outputs_and_saved_images(model, tmp_path):
                      "--format", "coco", "-o", tmp_path / "out.json")
     assert result.exit_code == 0, result.output
     coco = json.loads((tmp_path / "out.json").read_text())
-    assert len(coco["annotations"]) == 3 and coco["categories"][1] == {"id": 1, "name": "bar"}
+    assert len(coco["annotations"]) == 3 and coco["categories"][1] == {"id": 2, "name": "bar"}
     assert (tmp_path / "seen" / "a.png").is_file()
     csv_out = _invoke("detect", tmp_path / "in" / "a.png", "-m", model, "--conf", "0", "--max-det", "1", "--format", "csv")
     assert csv_out.output.splitlines()[0].startswith("source,label,class_id,score,x1")

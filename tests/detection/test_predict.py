@@ -205,7 +205,7 @@ def test_a_multi_head_darknet_detector_predicts_filters_writes_and_evaluates(tmp
     assert 1 <= len(result) <= 5 and {b.label for b in result.boxes} <= {"Bar", "c4"}  # best class of a box
     assert all(b.label == NAMES[b.class_id] for b in result.boxes)
     coco = to_coco([result], detector.class_names)
-    assert len(coco["annotations"]) == len(result) and coco["categories"][3] == {"id": 3, "name": "Bar"}
+    assert len(coco["annotations"]) == len(result) and coco["categories"][3] == {"id": 4, "name": "Bar"}
 
     writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
     for _ in range(3):

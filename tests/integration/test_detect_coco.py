@@ -29,6 +29,10 @@ def test_the_cli_default_names_the_classes():
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert rows[0]["boxes"][0]["label"] == "cup" and rows[0]["boxes"][0]["class_id"] == 41
+    coco = CliRunner().invoke(cli, ["detect", str(REPO / "examples" / "coffee.jpg"), "--format", "coco"])
+    assert coco.exit_code == 0, coco.output
+    found = json.loads(coco.output)  # COCO's own category id for cup, and COCO's 80 categories
+    assert [a["category_id"] for a in found["annotations"]] == [47] and len(found["categories"]) == 80
 
 
 def test_coco128_sanity_map():

@@ -56,8 +56,12 @@ def unique_path(folder: Path, name: str, taken: set) -> Path:
 
 
 def to_coco(results: Sequence[Detections], class_names: Sequence[str]) -> dict:
-    """A COCO-style JSON: ``images``, ``annotations`` (bbox = x, y, width, height in pixels, with ``score``),
-    ``categories`` (id = class index)."""
+    """A COCO results JSON: ``images``, ``annotations`` (bbox = x, y, width, height in pixels, with ``score``),
+    ``categories``: COCO's own ids for a detector of COCO's 80 classes, else class index + 1
+    (:func:`~visionkit.detection.coco.coco_categories`)."""
+    from visionkit.detection.coco import coco_categories
+
+    categories = coco_categories(class_names)
     images, annotations = [], []
     for image_id, result in enumerate((r for r in results if r.ok), start=1):
         entry = {"id": image_id, "file_name": result.source, "width": result.width, "height": result.height}
@@ -65,11 +69,14 @@ def to_coco(results: Sequence[Detections], class_names: Sequence[str]) -> dict:
             entry["frame"] = result.frame
         images.append(entry)
         for box in result.boxes:
+            if not 0 <= box.class_id < len(categories):
+                raise UsageError(f"{result.source}: a box of class {box.class_id}, but {len(categories)} class names "
+                                 f"were given (pass the detector's class_names)")
             w, h = box.x2 - box.x1, box.y2 - box.y1
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": box.class_id,
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                "category_id": categories[box.class_id]["id"],
                                 "bbox": [round(box.x1, 2), round(box.y1, 2), round(w, 2), round(h, 2)],
                                 "area": round(w * h, 2), "score": round(box.score, 6), "iscrowd": 0})
-    categories = [{"id": i, "name": name} for i, name in enumerate(class_names)]
     return {"images": images, "annotations": annotations, "categories": categories}
 
 
@@ -87,7 +94,8 @@ def write_results(results: Sequence[Detections], fmt: str, output: str | os.Path
                   class_names: Sequence[str] | None = None) -> None:
     """Render ``results`` as table/json/jsonl/csv (shared writers), coco (one JSON) or yolo (a folder of .txt).
 
-    ``class_names`` (the detector's) name the COCO categories; without them, the classes found in ``results``.
+    ``class_names`` (the detector's) name the COCO categories and choose their ids (:func:`to_coco`); without them,
+    the classes found in ``results``, numbered class index + 1.
     """
     if class_names is None:
         found = {b.class_id: b.label for r in results for b in r.boxes}

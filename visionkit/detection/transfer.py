@@ -223,10 +223,10 @@ def split_anchors(anchors, heads: list[dict]) -> list[list]:
 
 def to_model_classes(data, model_names: list[str]):
     """``data`` relabelled with the detector's class indices and names (``keep_classes``), matched by
-    :func:`~visionkit.detection.val.class_key`; a data class the detector lacks is a UsageError."""
+    :func:`~visionkit.detection.coco.class_key`; a data class the detector lacks is a UsageError."""
     from dataclasses import replace
 
-    from visionkit.detection.val import class_key
+    from visionkit.detection.coco import class_key
 
     lookup = {class_key(name): i for i, name in enumerate(model_names)}
     missing = [n for n in data.class_names if class_key(n) not in lookup]

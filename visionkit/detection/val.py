@@ -2,7 +2,9 @@
 
 Classes are matched by name between the model and the data (a person detector on COCO data is judged on the
 persons), ignoring case, spaces, ``_`` and ``-``, and taking the old spellings of darknet's ``coco.names`` and of
-Pascal VOC (``motorbike``, ``aeroplane``, ``sofa``, ``tvmonitor``) for COCO's (:func:`class_key`). ``save`` writes ``metrics.json`` and ``pr_curve.png``, the same files ``detect train`` leaves in its run.
+Pascal VOC (``motorbike``, ``aeroplane``, ``sofa``, ``tvmonitor``) for COCO's
+(:func:`~visionkit.detection.coco.class_key`). ``save`` writes ``metrics.json`` and ``pr_curve.png``, the same files
+``detect train`` leaves in its run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from visionkit._compat import renamed_keywords
 from visionkit.core.errors import UsageError
 from visionkit.core.model import LoadedModel
+from visionkit.detection.coco import class_key
 from visionkit.detection.config import DEFAULT_IOU, DEFAULT_MAX_DET, EVAL_CONF
 from visionkit.detection.detector import load_detector
 from visionkit.detection.predict import detect
@@ -23,15 +26,6 @@ from visionkit.detection.results import DetectionEvaluation
 
 METRICS_JSON = "metrics.json"
 PR_CURVE = "pr_curve.png"
-#: Other spellings of COCO classes (darknet's data/coco.names, Pascal VOC) -> COCO's, both as :func:`class_key`s.
-CLASS_ALIASES = {"motorbike": "motorcycle", "aeroplane": "airplane", "sofa": "couch", "tvmonitor": "tv"}
-
-
-def class_key(name: str) -> str:
-    """What two spellings of one class share: lower case without spaces, ``_``, ``-``; old names -> COCO's
-    (``"Potted_Plant"`` and ``"pottedplant"`` -> ``"pottedplant"``, ``"tvmonitor"`` -> ``"tv"``)."""
-    squashed = "".join(c for c in str(name).lower() if c not in " _-")
-    return CLASS_ALIASES.get(squashed, squashed)
 
 
 def evaluate(
