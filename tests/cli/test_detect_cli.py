@@ -91,6 +91,21 @@ def test_val_and_anchors(model, tmp_path):
     assert "mean IoU of each box to its best anchor" in text.output
 
 
+def test_val_leaves_out_label_files_without_images_with_one_line_unless_strict(model, tmp_path):
+    data = make_yolo_dataset(tmp_path / "d", count=4)
+    (data / "labels" / "gone.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    for fmt in ("table", "json"):
+        val = CliRunner().invoke(cli, ["detect", "val", str(model), str(data), "--format", fmt])
+        assert val.exit_code == 0, val.output
+        assert val.stderr.splitlines() == ["note: left out 1 label file(s) without an image: d/labels/gone.txt"]
+    assert json.loads(val.stdout)["images"] == 4
+    assert _invoke("detect", "val", model, data).stderr == ""  # --quiet: results and errors only
+    strict = CliRunner().invoke(cli, ["detect", "val", str(model), str(data), "--strict"])
+    assert strict.exit_code == 1 and "gone.txt: label file has no image of the same name" in strict.stderr
+    train = _invoke("detect", "train", data, "-o", tmp_path / "run")  # training stays strict
+    assert train.exit_code == 1 and "gone.txt: label file has no image" in train.stderr
+
+
 def test_train_refuses_bad_labels_with_one_line(tmp_path):
     data = make_yolo_dataset(tmp_path / "d", count=6)
     (data / "labels" / "im1.txt").write_text("0 0.5 0.5 3.0 0.1\n")

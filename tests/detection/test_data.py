@@ -56,6 +56,36 @@ def test_yolo_label_without_image_is_a_name_mismatch(tmp_path):
         load_detection_data(root)
 
 
+def test_label_files_without_images_can_be_left_out_with_one_warning(tmp_path):
+    """What ``detect val`` asks for (``missing_images='skip'``): the images that exist, and one warning naming the
+    label files that have none; other problems still stop, and training's default stays strict."""
+    root = make_yolo_dataset(tmp_path / "d", count=3)
+    for stem in ("gone1", "gone2", "gone3", "gone4"):
+        (root / "labels" / f"{stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(DatasetError, match="4 problem"):
+        load_detection_data(root)
+    data = load_detection_data(root, missing_images="skip")
+    assert [Path(a.image).name for a in data.items] == ["im0.png", "im1.png", "im2.png"]
+    assert data.warnings == ["left out 4 label file(s) without an image: d/labels/gone1.txt, d/labels/gone2.txt, "
+                             "d/labels/gone3.txt … and 1 more"]
+    (root / "labels" / "im1.txt").write_text("0 1.6 0.5 0.2 0.2\n")
+    with pytest.raises(DatasetError, match=r"1 problem\(s\) .*im1.txt:1: out-of-range"):
+        load_detection_data(root, missing_images="skip")
+    both = load_detection_data(root, on_error="skip", missing_images="skip")
+    assert len(both.warnings) == 2 and both.warnings[0].startswith("left out 4 label file(s)")
+
+    voc = make_voc(tmp_path / "voc", {"a": ("a.png", [("cat", (1, 2, 30, 40))]), "b": (None, [("cat", (1, 1, 5, 5))])})
+    assert [Path(a.image).name for a in load_detection_data(voc, missing_images="skip").items] == ["a.png"]
+    write_image(tmp_path / "coco" / "x.png")
+    (tmp_path / "coco" / "labels.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "x.png"}, {"id": 2, "file_name": "gone.png"}],
+        "annotations": [{"id": 1, "image_id": 2, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+        "categories": [{"id": 1, "name": "person"}]}))
+    coco = load_detection_data(tmp_path / "coco" / "labels.json", missing_images="skip")
+    assert len(coco) == 1 and coco.warnings == ["left out 1 label file(s) without an image: labels.json: image "
+                                                "'gone.png' (id 2)"]
+
+
 def test_boxes_slightly_outside_are_clipped(tmp_path):
     root = make_yolo_dataset(tmp_path / "d", count=1)
     (root / "labels" / "im0.txt").write_text("0 0.95 0.5 0.11 0.2\n")  # reaches x = 1.005

@@ -123,21 +123,21 @@ def train(ctx, data, output, resume, skip_bad_labels, **settings):
     run = visionkit.train_detector(data, output=output, resume=resume, quiet=is_quiet(ctx),
                                    on_error=_on_error(skip_bad_labels), on_progress=progress_callback(ctx, "decoding"),
                                    **settings)
-    _print_evaluation(run.evaluation, "table")
+    _print_evaluation(run.evaluation, "table", is_quiet(ctx))
     click.echo(f"model: {run.model_path}")
 
 
-def _print_evaluation(evaluation, fmt: str) -> None:
+def _print_evaluation(evaluation, fmt: str, quiet: bool = False) -> None:
     from visionkit.core.writers import format_table, render
 
+    for note in [] if quiet else evaluation.notes[:5]:  # on stderr whatever the format: stdout stays the result
+        click.echo(f"note: {note}", err=True)
     if fmt == "json":
         echo_json(evaluation.to_dict())
         return
     if fmt == "csv":
         click.echo(render([evaluation], "csv"), nl=False)
         return
-    for note in evaluation.notes[:5]:
-        click.echo(f"note: {note}", err=True)
     click.echo(format_table(evaluation.to_rows()))
     click.echo(f"mAP@0.5 {evaluation.map50:.4f}   mAP@0.5:0.95 {evaluation.map50_95:.4f}   ({evaluation.images} images)")
     if evaluation.pr_curve:
@@ -154,6 +154,8 @@ def _print_evaluation(evaluation, fmt: str) -> None:
 @click.option("--data-format", type=click.Choice(config.DATA_FORMATS), default="auto", show_default=True,
               help="How the labels are stored (auto: found from the files).")
 @click.option("--skip-bad-labels", is_flag=True, help="Drop bad boxes and files (with a warning) instead of stopping.")
+@click.option("--strict", is_flag=True,
+              help="Stop on label files without an image too [default: leave them out, with one note].")
 @click.option("--save", type=click.Path(file_okay=False), default=None,
               help="Write metrics.json and pr_curve.png to this folder.")
 @click.option("--format", "fmt", type=click.Choice(VAL_FORMATS + config.DATA_FORMATS), default=None,
@@ -161,18 +163,22 @@ def _print_evaluation(evaluation, fmt: str) -> None:
                    "--data-format.)")
 @renamed_option("--output-format", "--format", "fmt", type=click.Choice(VAL_FORMATS))
 @click.pass_context
-def val(ctx, model, data, iou, conf, max_det, data_format, skip_bad_labels, save, fmt):
-    """AP per class at IoU 0.5, mAP@0.5 and mAP@0.5:0.95 of MODEL on the labelled DATA."""
+def val(ctx, model, data, iou, conf, max_det, data_format, skip_bad_labels, strict, save, fmt):
+    """AP per class at IoU 0.5, mAP@0.5 and mAP@0.5:0.95 of MODEL on the labelled DATA.
+
+    Label files without an image are left out with one note (--strict: an error); other bad labels stop it
+    (--skip-bad-labels: dropped).
+    """
     import visionkit
 
     if fmt in config.DATA_FORMATS:  # `detect val --format voc` meant the data format before 0.2
         click.echo("note: --format is the output format now; the data format is --data-format", err=True)
         data_format, fmt = fmt, None
     evaluation = visionkit.evaluate_detector(model, data, iou=iou, conf=conf, max_det=max_det, data_format=data_format,
-                                             on_error=_on_error(skip_bad_labels), save=save,
+                                             on_error=_on_error(skip_bad_labels), strict=strict, save=save,
                                              on_progress=progress_callback(ctx, "evaluating",
                                                                            minimum=config.DEFAULT_BATCH_SIZE + 1))
-    _print_evaluation(evaluation, fmt or "table")
+    _print_evaluation(evaluation, fmt or "table", is_quiet(ctx))
 
 
 @detect.command()

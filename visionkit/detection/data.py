@@ -6,6 +6,9 @@ image as displayed, i.e. after EXIF rotation, and class indices into ``class_nam
 image. Problems (out-of-range coordinates, unknown class ids, malformed lines or XML, labels without images)
 are collected over the whole data set and raised as one :class:`DatasetError` naming the files and lines, so a
 training run never stops half-way; ``on_error="skip"`` drops the bad boxes and files instead, with a warning.
+``missing_images="skip"`` (what ``detect val`` does unless ``--strict``) leaves out label files whose image is not
+there (a YOLO .txt, a VOC .xml, a COCO image entry) with one warning naming them, while other problems still count:
+an evaluation can only score the images it has, but a training set with labels and no photos is a mistake.
 
 VOC XML is parsed with ``defusedxml``: files that declare entities (billion laughs) or reach for external
 resources are refused, never expanded.
@@ -99,16 +102,28 @@ class DetectionData:
 
 
 class _Problems:
-    """Collects 'file:line: reason' messages; raises them together (or logs them with on_error='skip')."""
+    """Collects 'file:line: reason' messages; raises them together (or logs them with on_error='skip'). Label files
+    without an image are one of them, or (missing_images='skip') left out and summed up in one warning."""
 
-    def __init__(self, root: Path, on_error: str):
-        if on_error not in ("raise", "skip"):
-            raise UsageError(f"on_error must be 'raise' or 'skip', received {on_error!r}")
+    def __init__(self, root: Path, on_error: str, missing_images: str = "raise"):
+        for name, value in (("on_error", on_error), ("missing_images", missing_images)):
+            if value not in ("raise", "skip"):
+                raise UsageError(f"{name} must be 'raise' or 'skip', received {value!r}")
         self.root, self.on_error, self.messages = root, on_error, []
+        self.without_images: list[str] | None = [] if missing_images == "skip" else None
+
+    def where(self, path: Path | str) -> str:
+        return os.path.relpath(path, self.root.parent) if os.path.isabs(path) else str(path)
 
     def add(self, path: Path | str, message: str, line: int | None = None) -> None:
-        where = os.path.relpath(path, self.root.parent) if os.path.isabs(path) else str(path)
-        self.messages.append(f"{where}{f':{line}' if line else ''}: {message}")
+        self.messages.append(f"{self.where(path)}{f':{line}' if line else ''}: {message}")
+
+    def add_missing_image(self, path: Path | str, message: str, what: str = "") -> None:
+        """A label file (``what`` in it, e.g. a COCO image entry) whose image is not there."""
+        if self.without_images is None:
+            self.add(path, message)
+        else:
+            self.without_images.append(self.where(path) + (f": {what}" if what else ""))
 
     def finish(self, data: DetectionData) -> DetectionData:
         if self.messages and self.on_error == "raise":
@@ -117,7 +132,10 @@ class _Problems:
                                f"on_error='skip' (--skip-bad-labels) to drop what is wrong")
         for message in self.messages:
             log.warning("skipped: %s", message)
-        data.warnings = list(self.messages)
+        left_out = self.without_images or []
+        summary = [f"left out {len(left_out)} label file(s) without an image: {', '.join(left_out[:3])}"
+                   + (f" … and {len(left_out) - 3} more" if len(left_out) > 3 else "")] if left_out else []
+        data.warnings = summary + list(self.messages)
         if not data.items:
             raise DatasetError(f"{self.root}: no usable labelled images")
         return data
@@ -170,13 +188,14 @@ def _images_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def load_yolo(root: Path, class_names: list[str] | None = None, on_error: str = "raise") -> DetectionData:
+def load_yolo(root: Path, class_names: list[str] | None = None, on_error: str = "raise",
+              missing_images: str = "raise") -> DetectionData:
     """``root/images/**.jpg`` with ``root/labels/**.txt`` (or both side by side): ``class cx cy w h`` relative.
 
     Class names come from a names file in ``root`` (``classes.txt``, ``obj.names``, ``classes.json``,
     ``data.yaml``), else from ``class_names``, else the ids themselves.
     """
-    problems = _Problems(root, on_error)
+    problems = _Problems(root, on_error, missing_images)
     images_dir = root / "images" if (root / "images").is_dir() else root
     labels_dir = root / "labels" if (root / "labels").is_dir() else images_dir
     names = read_class_names(root) or class_names  # a names file in the folder wins over the caller's guess
@@ -185,7 +204,7 @@ def load_yolo(root: Path, class_names: list[str] | None = None, on_error: str = 
     matched = set(label_of.values())
     orphans = sorted(p for p in labels_dir.rglob("*.txt") if p not in matched and p.name not in NAME_FILES)
     for orphan in orphans:
-        problems.add(orphan, f"label file has no image of the same name in {images_dir}")
+        problems.add_missing_image(orphan, f"label file has no image of the same name in {images_dir}")
     parsed = []
     for image in images:
         try:
@@ -253,9 +272,10 @@ def _voc_image(xml: Path, root_node, images_dir: Path) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def load_voc(root: Path, class_names: list[str] | None = None, on_error: str = "raise") -> DetectionData:
+def load_voc(root: Path, class_names: list[str] | None = None, on_error: str = "raise",
+             missing_images: str = "raise") -> DetectionData:
     """Pascal VOC: ``root/annotations/*.xml`` (or ``Annotations/``) and ``root/images/`` (or ``JPEGImages/``)."""
-    problems = _Problems(root, on_error)
+    problems = _Problems(root, on_error, missing_images)
     xml_dir = next((root / d for d in ("annotations", "Annotations") if (root / d).is_dir()), root)
     images_dir = next((root / d for d in ("images", "JPEGImages") if (root / d).is_dir()), xml_dir)
     files = sorted(xml_dir.glob("*.xml"))
@@ -268,8 +288,8 @@ def load_voc(root: Path, class_names: list[str] | None = None, on_error: str = "
             continue
         image = _voc_image(xml, node, images_dir)
         if image is None:
-            problems.add(xml, f"names image {node.findtext('filename')!r}, which is not in {images_dir} "
-                              f"(nor is {xml.stem}.jpg/.png)")
+            problems.add_missing_image(xml, f"names image {node.findtext('filename')!r}, which is not in {images_dir} "
+                                            f"(nor is {xml.stem}.jpg/.png)")
             continue
         try:
             size = image_size(image)
@@ -306,9 +326,12 @@ def load_voc(root: Path, class_names: list[str] | None = None, on_error: str = "
     return problems.finish(DetectionData(items, names, "voc", str(root)))
 
 
-def load_coco(json_path: Path, images_dir: Path | None = None, on_error: str = "raise") -> DetectionData:
-    """COCO JSON (``images``, ``annotations`` with ``bbox`` = x, y, w, h pixels, ``categories``); crowd boxes skipped."""
-    problems = _Problems(json_path, on_error)
+def load_coco(json_path: Path, images_dir: Path | None = None, on_error: str = "raise",
+              missing_images: str = "raise") -> DetectionData:
+    """COCO JSON (``images``, ``annotations`` with ``bbox`` = x, y, w, h pixels, ``categories``); crowd boxes skipped.
+
+    Classes are the ``categories`` in id order (COCO's own 1-90 with gaps become 0-79), named by their ``name``."""
+    problems = _Problems(json_path, on_error, missing_images)
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
         images, annotations, categories = data["images"], data.get("annotations", []), data["categories"]
@@ -339,7 +362,8 @@ def load_coco(json_path: Path, images_dir: Path | None = None, on_error: str = "
             problems.add(json_path, f"image id {img.get('id')}: file_name {error}")
             continue
         if not path.is_file():
-            problems.add(json_path, f"image {img['file_name']!r} (id {img['id']}) is not in {folder}")
+            problems.add_missing_image(json_path, f"image {img['file_name']!r} (id {img['id']}) is not in {folder}",
+                                       f"image {img['file_name']!r} (id {img['id']})")
             continue
         height, width = int(img.get("height") or 0), int(img.get("width") or 0)
         if not height or not width:
@@ -376,8 +400,11 @@ def detect_format(path: Path) -> str:
 
 
 def load_detection_data(path: str | os.PathLike, format: str = "auto", class_names: list[str] | None = None,
-                        on_error: str = "raise") -> DetectionData:
-    """Read a detection data set in YOLO txt, Pascal VOC XML or COCO JSON form (``format='auto'`` guesses)."""
+                        on_error: str = "raise", missing_images: str = "raise") -> DetectionData:
+    """Read a detection data set in YOLO txt, Pascal VOC XML or COCO JSON form (``format='auto'`` guesses).
+
+    ``on_error``: ``"raise"`` every problem together, or ``"skip"`` what is wrong; ``missing_images``: label files
+    without an image are a problem (``"raise"``) or left out with one warning (``"skip"``)."""
     if format not in FORMATS:
         raise UsageError(f"unknown data set format {format!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
@@ -386,7 +413,7 @@ def load_detection_data(path: str | os.PathLike, format: str = "auto", class_nam
     kind = detect_format(path) if format == "auto" else format
     if kind == "coco":
         json_path = path if path.is_file() else sorted(path.glob("*.json"))[0]
-        return load_coco(json_path, on_error=on_error)
+        return load_coco(json_path, on_error=on_error, missing_images=missing_images)
     if kind == "voc":
-        return load_voc(path, class_names, on_error)
-    return load_yolo(path, class_names, on_error)
+        return load_voc(path, class_names, on_error, missing_images)
+    return load_yolo(path, class_names, on_error, missing_images)

@@ -40,12 +40,15 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
     save: str | os.PathLike | None = None,
     format: str | None = None,
+    strict: bool = False,
 ) -> DetectionEvaluation:
     """AP per class at IoU 0.5, mAP@0.5 and mAP@0.5:0.95 of ``model`` on labelled ``data`` (a path or DetectionData).
 
     Class names are matched by name between the model and the data set. ``pr_curve``: write the
     precision-recall curves at IoU 0.5 as a PNG there. ``save``: a folder for ``metrics.json`` and
     ``pr_curve.png`` (what ``detect val --save`` and ``detect train`` write). See :mod:`visionkit.detection.metrics`.
+    Label files without an image are left out, named in one of the ``notes``; ``strict``: they are an error, as in
+    training. ``on_error="skip"`` drops the other label problems too (each named in ``notes``).
     """
     from visionkit.detection.data import DetectionData, load_detection_data
     from visionkit.detection.metrics import evaluate_detections
@@ -55,8 +58,8 @@ def evaluate(
     if save is not None and pr_curve is None:
         pr_curve = Path(save) / PR_CURVE
     detector = load_detector(model)
-    dataset = data if isinstance(data, DetectionData) else load_detection_data(data, data_format, detector.class_names,
-                                                                              on_error)
+    dataset = data if isinstance(data, DetectionData) else load_detection_data(
+        data, data_format, detector.class_names, on_error, missing_images="raise" if strict else "skip")
     to_model, notes = class_mapping(dataset.class_names, detector.class_names)
     if notes:
         known = {class_key(m) for m in detector.class_names}
