@@ -74,3 +74,44 @@ def test_coco_json_with_coco_ids_reads_back_as_a_data_set(tmp_path):
     assert data.class_names == COCO80  # ordered by id: COCO's class order
     assert [a.classes.tolist() for a in data.items] == [[41, 79], [0]]
     assert data.items[0].boxes.tolist()[0] == pytest.approx([10, 10, 30, 40])
+
+
+def overlap(a, b) -> bool:
+    (ax, ay, aw, ah, _), (bx, by, bw, bh, _) = a, b
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+def test_crowded_labels_do_not_cover_each_other():
+    """A row of small people (as in coco128's 000000000257.jpg): smaller letters for small boxes, every label on the
+    image, none over another while there is room, each as wide as its text."""
+    import cv2
+    import numpy as np
+
+    from visionkit.detection.output import LABEL_FONT, MIN_LABEL_SCALE, label_layout
+
+    boxes = np.array([[100 + 30 * i, 200, 112 + 30 * i, 240] for i in range(8)] + [[10, 0, 300, 120]], float)
+    captions = [f"person 0.{90 - i}" for i in range(8)] + ["truck 0.45"]
+    layout = label_layout(boxes, captions, (480, 640), base_scale=0.6)
+    assert len(layout) == 9
+    for (x, y, width, height, scale), caption in zip(layout, captions):
+        (text_width, text_height), baseline = cv2.getTextSize(caption, LABEL_FONT, scale, 1)
+        assert width <= text_width + 2 and height <= text_height + baseline + 2  # no wider than the text needs
+        assert 0 <= x <= 640 - width and 0 <= y <= 480 - height
+    assert all(MIN_LABEL_SCALE <= scale < 0.6 for *_, scale in layout[:8])  # 12 px wide boxes: smaller letters
+    assert layout[8][4] == 0.6  # a big box keeps the image's scale
+    assert not any(overlap(a, b) for i, a in enumerate(layout) for b in layout[i + 1:])
+    x, y, width, height, _ = layout[8]  # no room above a box at the top edge: inside it, at its top
+    assert y == 0 and 10 <= x and x + width <= 300
+
+
+def test_annotated_image_draws_each_label_where_the_layout_says(tmp_path):
+    import numpy as np
+
+    from visionkit.detection.output import draw_boxes, label_layout
+
+    image = np.full((120, 160, 3), 255, np.uint8)
+    boxes = np.array([[20, 0, 150, 60], [30, 70, 40, 110]], float)
+    drawn = draw_boxes(image, boxes, ["car", "person"], [0.9, 0.5], [2, 0])
+    for x, y, width, height, _ in label_layout(boxes, ["car 0.90", "person 0.50"], (120, 160), base_scale=0.5):
+        patch = drawn[y:y + height, x:x + width].reshape(-1, 3)
+        assert (patch.sum(axis=1) < 60).any() and not (patch == 255).all(axis=1).any()  # filled, with dark text

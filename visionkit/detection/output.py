@@ -20,28 +20,78 @@ def annotate(image: np.ndarray, result: Detections) -> np.ndarray:
     return draw_boxes(image, boxes, [b.label for b in result.boxes], scores.tolist(), class_ids.tolist())
 
 
+#: OpenCV's font for box captions, and the smallest scale it is drawn at (letters about 7 px high, still legible).
+LABEL_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
+MIN_LABEL_SCALE = 0.35
+#: Pixels of background left and right of a caption's text.
+LABEL_PAD = 1
+
+
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str], scores: Sequence[float] | None = None,
                class_ids: Sequence[int] | None = None) -> np.ndarray:
-    """A copy of RGB ``image`` with ``xyxy`` pixel boxes and "label score" captions (OpenCV drawing)."""
+    """A copy of RGB ``image`` with ``xyxy`` pixel boxes and "label score" captions (OpenCV drawing), the captions
+    placed by :func:`label_layout` and drawn after every box, the best box's last (on top)."""
     import cv2
 
     from visionkit.core.viz import palette
 
     canvas = np.ascontiguousarray(image.copy())
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     colours = palette(max(2, (max(class_ids) + 2) if class_ids is not None and len(class_ids) else 2))
+    colour_of = [tuple(int(c) for c in colours[(class_ids[i] + 1) if class_ids is not None else 1])
+                 for i in range(len(boxes))]
     thickness = max(1, round(min(canvas.shape[:2]) / 300))
-    for i, box in enumerate(np.asarray(boxes, dtype=np.float64)):
+    for box, colour in zip(boxes, colour_of):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
-        colour = tuple(int(c) for c in colours[(class_ids[i] + 1) if class_ids is not None else 1])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness)
-        caption = labels[i] + (f" {scores[i]:.2f}" if scores is not None else "")
-        scale = 0.4 + 0.1 * thickness
-        (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = max(y1 - th - base, 0)
-        left = max(0, min(x1, canvas.shape[1] - tw))  # the whole caption inside the image
-        cv2.rectangle(canvas, (left, top), (left + tw, top + th + base), colour, -1)
-        cv2.putText(canvas, caption, (left, top + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    captions = [labels[i] + (f" {scores[i]:.2f}" if scores is not None else "") for i in range(len(boxes))]
+    order = list(np.argsort(-np.asarray(scores), kind="stable")) if scores is not None else list(range(len(boxes)))
+    layout = label_layout(boxes, captions, canvas.shape[:2], 0.4 + 0.1 * thickness, order)
+    for i in reversed(order):
+        x, y, width, height, scale = layout[i]
+        (_, text_height), _ = cv2.getTextSize(captions[i], LABEL_FONT, scale, 1)
+        cv2.rectangle(canvas, (x, y), (x + width - 1, y + height - 1), colour_of[i], -1)
+        cv2.putText(canvas, captions[i], (x + LABEL_PAD, y + text_height), LABEL_FONT, scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
     return canvas
+
+
+def label_layout(boxes: np.ndarray, captions: Sequence[str], image_size: tuple[int, int], base_scale: float,
+                 order: Sequence[int] | None = None) -> list[tuple[int, int, int, int, float]]:
+    """Where each box's caption goes: ``(x, y, width, height, font scale)`` of its filled background, per box.
+
+    Hand-written: OpenCV draws text but places none. The font is ``base_scale``, smaller for a box narrower than its
+    caption (down to :data:`MIN_LABEL_SCALE`); the background is as wide as the text (+ :data:`LABEL_PAD`). Boxes
+    are taken in ``order`` (best first): each caption goes to the first of above the box, inside it at its top,
+    below it, inside it at its bottom (each from the box's left edge, then ending at its right edge) that lies on the
+    image and covers no caption placed before; where all do, to the one covering least (greedy, so the best boxes
+    get the clear places).
+    """
+    import cv2
+
+    height_px, width_px = image_size
+    placed: dict[int, tuple[int, int, int, int, float]] = {}
+    for i in (range(len(boxes)) if order is None else order):
+        x1, y1, x2, y2 = (int(round(v)) for v in boxes[i])
+        (full_width, _), _ = cv2.getTextSize(captions[i], LABEL_FONT, base_scale, 1)
+        fit = base_scale * max(x2 - x1, 1) / max(full_width + 2 * LABEL_PAD, 1)
+        scale = round(float(np.clip(fit, min(MIN_LABEL_SCALE, base_scale), base_scale)), 3)
+        (text_width, text_height), baseline = cv2.getTextSize(captions[i], LABEL_FONT, scale, 1)
+        width, height = min(text_width + 2 * LABEL_PAD, width_px), min(text_height + baseline, height_px)
+        lefts = [int(np.clip(x, 0, width_px - width)) for x in (x1, x2 - width)]  # from the left edge, the right
+        tops = [y1 - height, y1, y2, y2 - height]  # above, inside at the top, below, inside at the bottom
+        candidates = [(left, top, width, height, scale) for top in tops for left in lefts
+                      if 0 <= top <= height_px - height]
+        candidates = candidates or [(lefts[0], int(np.clip(y1, 0, height_px - height)), width, height, scale)]
+        placed[i] = min(candidates, key=lambda c: sum(_covered(c, other) for other in placed.values()))
+    return [placed[i] for i in range(len(boxes))]
+
+
+def _covered(a: tuple, b: tuple) -> int:
+    """Pixels two ``(x, y, width, height, …)`` rectangles share."""
+    across = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    down = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(across, 0) * max(down, 0)
 
 
 def unique_path(folder: Path, name: str, taken: set) -> Path:
