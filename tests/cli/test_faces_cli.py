@@ -91,6 +91,31 @@ def test_database_commands(att, tiny_encoder, tmp_path):
     assert result.exit_code == 1 and "no identity named 'bob'" in result.stderr
 
 
+def test_enrolling_the_same_photos_again_adds_nothing(att, tiny_encoder, tmp_path):
+    import shutil
+
+    photos, db = tmp_path / "photos", tmp_path / "people.db"
+    photos.mkdir()
+    for number in (1, 2, 3):
+        shutil.copy(att / "s1" / f"{number}.png", photos / f"{number}.png")
+    enroll = ("faces", "enroll", "--db", db, "--model", tiny_encoder, "--format", "json")
+    first = run(*enroll[:2], "alice", photos, *enroll[2:])
+    assert first.exit_code == 0 and json.loads(first.stdout)[0]["added"] == 3
+    again = run(*enroll[:2], "alice", photos, *enroll[2:])  # the same run twice
+    assert again.exit_code == 0, again.output
+    [summary] = json.loads(again.stdout)
+    assert (summary["encodings"], summary["added"], len(summary["already_enrolled"])) == (3, 0, 3)
+    assert again.stderr.count("already enrolled: ") == 3 and "not added again" in again.stderr
+    shutil.copy(photos / "2.png", tmp_path / "copy.png")  # the same content elsewhere is the same photo
+    copied = run(*enroll[:2], "alice", tmp_path / "copy.png", att / "s1" / "4.png", *enroll[2:])
+    assert json.loads(copied.stdout)[0]["added"] == 1 and "already enrolled: " in copied.stderr
+    refused = run(*enroll[:2], "bob", photos / "1.png", *enroll[2:])  # alice's photo under another name
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "already enrolled as 'alice'; one photo cannot stand for two identities" in refused.stderr
+    listed = json.loads(run("faces", "list", "--db", db, "--format", "json").stdout)
+    assert [(r["name"], r["encodings"]) for r in listed] == [("alice", 4)]
+
+
 def test_detect_reports_no_face_rows(att, tmp_path):
     blank = tmp_path / "blank.png"
     save_image(blank, np.full((100, 100, 3), 0, np.uint8))

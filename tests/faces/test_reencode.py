@@ -71,9 +71,14 @@ def test_reencode_is_all_or_nothing(att, tmp_path, tiny_encoder, other_encoder):
         reencode(db, model=other_encoder)
     from visionkit.core.io import save_image
 
-    save_image(photos / "s1_2.png", np.full((112, 92, 3), 90, np.uint8))  # there again, but no face in it
-    with pytest.raises(InputError, match=r"1 enrolled photos cannot be re-encoded .*s1_2\.png \(alice\): no face found"):
+    save_image(photos / "s1_2.png", np.full((112, 92, 3), 90, np.uint8))  # there again, but another picture
+    with pytest.raises(InputError, match=r"1 enrolled photos cannot be re-encoded .*s1_2\.png \(alice\): the file "
+                                         r"changed since it was enrolled; enrol alice again"):
         reencode(db, model=other_encoder)
+    shutil.copy(att / "s1" / "2.png", photos / "s1_2.png")  # the enrolled photo again, but faces that small are not
+    with pytest.raises(InputError, match=r"3 enrolled photos cannot be re-encoded .*s1_1\.png \(alice\): no face found "
+                                         r"with min_face=300"):
+        reencode(db, model=other_encoder, min_face=300)
     with FaceDatabase(db) as database:
         assert database.model == faces.encoder_name(tiny_encoder)
         np.testing.assert_array_equal(database.matrix()[0], before)
@@ -86,3 +91,16 @@ def test_database_refuses_a_reencode_that_does_not_cover_every_encoding(tmp_path
         with pytest.raises(InputError, match="changed while re-encoding"):
             database.reencode("n", {ids[0]: np.eye(4)[0]})
         assert database.model == "m" and database.dim == 8
+
+
+def test_reencode_records_the_hashes_an_old_database_lacks(att, tmp_path, tiny_encoder, other_encoder):
+    import sqlite3
+
+    from visionkit.core.integrity import file_hash
+
+    db, photos = _enrolled(att, tmp_path, tiny_encoder)
+    with sqlite3.connect(db) as raw:  # as a database from before hashes were kept
+        raw.execute("UPDATE encodings SET sha256 = ''")
+    assert reencode(db, model=other_encoder).encodings == 3
+    with FaceDatabase(db) as database:
+        assert sorted(database.photo_hashes().values()) == sorted(file_hash(p) for p in photos.iterdir())

@@ -110,6 +110,8 @@ def enroll(ctx, name, images, db, model, largest, min_face, min_confidence, recu
     result = visionkit.enroll_face(name, list(images), db=db, model=model, on_multiple="largest" if largest else "error",
                                    min_face=min_face, min_confidence=min_confidence, recursive=recursive,
                                    on_progress=progress_callback(ctx, "enrolling"))
+    for label in result.already_enrolled:
+        click.echo(f"already enrolled: {label} (for {result.name!r}); not added again", err=True)
     for reason in result.skipped:
         click.echo(f"skipped: {reason}", err=True)
     emit_results([result], fmt, output)
