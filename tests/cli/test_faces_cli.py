@@ -116,6 +116,17 @@ def test_enrolling_the_same_photos_again_adds_nothing(att, tiny_encoder, tmp_pat
     assert [(r["name"], r["encodings"]) for r in listed] == [("alice", 4)]
 
 
+def test_identify_counts_failed_images_not_faces(att, tiny_encoder, tmp_path):
+    db, group, blank = tmp_path / "people.db", tmp_path / "group.png", tmp_path / "wall.png"
+    save_image(group, two_faces(att))
+    save_image(blank, np.full((120, 120, 3), 40, np.uint8))
+    assert run("faces", "enroll", "alice", att / "s1" / "1.png", "--db", db, "--model", tiny_encoder).exit_code == 0
+    result = CliRunner().invoke(cli, ["faces", "identify", str(group), str(blank), str(att / "s2" / "1.png"), "--db",
+                                      str(db), "--model", tiny_encoder, "--format", "json"])
+    assert result.exit_code == 1 and len(json.loads(result.stdout)) == 3  # 2 faces + 1 face
+    assert result.stderr.strip().splitlines()[-1] == "1 of 3 inputs failed"
+
+
 def test_detect_reports_no_face_rows(att, tmp_path):
     blank = tmp_path / "blank.png"
     save_image(blank, np.full((100, 100, 3), 0, np.uint8))

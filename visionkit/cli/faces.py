@@ -134,7 +134,8 @@ def identify(ctx, images, db, model, threshold, min_face, min_confidence, recurs
                                        min_confidence=min_confidence, recursive=recursive,
                                        on_progress=progress_callback(ctx, "identifying"))
     emit_results([r for r in results if r.ok], fmt, output)
-    report_failures(ctx, results)
+    images = sum(1 for r in results if not r.ok or r.face_index == 0)  # an image: one error, or faces 0, 1, …
+    report_failures(ctx, results, inputs=images)
 
 
 @faces.command("list")
