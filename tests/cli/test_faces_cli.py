@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import two_faces
+from tests.conftest import make_tiny_encoder, two_faces
 from visionkit.cli import cli
-from visionkit.core.io import save_image
+from visionkit.core.io import load_image, save_image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,16 +127,41 @@ def test_identify_counts_failed_images_not_faces(att, tiny_encoder, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == "1 of 3 inputs failed"
 
 
-def test_detect_reports_no_face_rows(att, tmp_path):
+def test_detect_reports_no_face_rows(att, tiny_encoder, tmp_path):
     blank = tmp_path / "blank.png"
     save_image(blank, np.full((100, 100, 3), 0, np.uint8))
     crops = tmp_path / "crops"
-    result = run("faces", "detect", att / "s7" / "1.png", blank, "--format", "json", "--crops", crops, "--crop-size", 64)
+    result = run("faces", "detect", att / "s7" / "1.png", blank, "--format", "json", "--crops", crops, "--crop-size", 64,
+                 "--model", tiny_encoder)
     assert result.exit_code == 0, result.output
     face, nothing = json.loads(result.stdout)
     assert len(face["faces"]) == 1 and len(face["faces"][0]["landmarks"]) == 5
     assert nothing["faces"] == [] and nothing["note"] == "no face found"
     assert [p.name for p in crops.iterdir()] == ["1_0_0.png"]
+    assert load_image(crops / "1_0_0.png").shape == (64, 64, 3)
+
+
+def test_detect_crops_are_what_the_encoder_takes(att, tiny_encoder, tmp_path):
+    from visionkit.faces.align import ARCFACE, Alignment, align_face, detect_faces
+
+    chip = make_tiny_encoder(tmp_path / "chip.keras", size=40, alignment="dlib_chip", border="black")
+    photo = tmp_path / "corner.png"  # a face near the edge, so that the border fill shows in the crop
+    save_image(photo, np.pad(load_image(att / "s3" / "1.png"), ((0, 20), (0, 20), (0, 0)), constant_values=200)[8:, 8:])
+    [face], _ = detect_faces(load_image(photo))
+    written = {}
+    for model, size, alignment in ((chip, 40, Alignment("dlib_chip", "black")), (tiny_encoder, 32, ARCFACE)):
+        crops = tmp_path / f"crops-{size}"
+        assert run("faces", "detect", photo, "--crops", crops, "--model", model, "--format", "json").exit_code == 0
+        [path] = crops.iterdir()
+        written[size] = load_image(path)
+        expected = align_face(load_image(photo), face, (size, size), alignment)
+        np.testing.assert_array_equal(written[size], expected)  # PNG: the very pixels the encoder gets
+    arcface_40 = align_face(load_image(photo), face, (40, 40), ARCFACE)
+    assert np.abs(written[40].astype(int) - arcface_40).mean() > 10  # not the ArcFace crop it used to write
+    replicated = align_face(load_image(photo), face, (40, 40), Alignment("dlib_chip", "replicate"))
+    outside = (written[40] != replicated).any(axis=2)
+    # black outside the image (as dlib cuts its chips), blended with the image along its edge
+    assert (written[40].sum(axis=2) == 0).sum() >= 40 and (written[40] <= replicated)[outside].all()
 
 
 def test_calibrate_folder_logistic_and_save_threshold(att, tiny_encoder, tmp_path):

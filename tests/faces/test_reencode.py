@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.conftest import make_tiny_encoder
 from visionkit.core.errors import InputError, UsageError
 from visionkit.faces import predict as faces
 from visionkit.faces.db import FaceDatabase
@@ -15,22 +16,9 @@ from visionkit.faces.reencode import reencode
 
 @pytest.fixture(scope="module")
 def other_encoder(tmp_path_factory):
-    """A second tiny encoder (4-d) standing in for another model."""
-    import keras
-
-    from visionkit.core.model import save_model
-    from visionkit.core.registry import ModelSpec
-
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((40, 40, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(x)
-    x = keras.layers.Dense(4)(keras.layers.Flatten()(x))
-    path = tmp_path_factory.mktemp("other") / "other.keras"
-    spec = ModelSpec(name="other", task="face-encoder", builder="", input_size=(40, 40))
-    save_model(keras.Model(inputs, keras.layers.UnitNormalization()(x)), path, spec, [],
-               extra={"threshold": 0.5, "threshold_source": "test", "mirror": False})
-    return str(path)
+    """A second tiny encoder (40×40 in, 4-d out) standing in for another model."""
+    return make_tiny_encoder(tmp_path_factory.mktemp("other") / "other.keras", size=40, dim=4, filters=4, kernel=5,
+                             strides=4, seed=1, threshold=0.5, threshold_source="test", mirror=False)
 
 
 def _enrolled(att, tmp_path, tiny_encoder):

@@ -76,19 +76,22 @@ def faces():
 @click.argument("images", nargs=-1, required=True)
 @click.option("--largest", is_flag=True, help="Only the largest face of each image.")
 @click.option("--crops", type=click.Path(file_okay=False), default=None,
-              help="Also write each aligned face crop into this folder (PNG).")
-@click.option("--crop-size", type=click.IntRange(min=32), default=defaults.DEFAULT_CROP_SIZE, show_default=True)
+              help="Also write each face into this folder (PNG) as --model's encoder takes it: aligned onto its "
+                   "template, at its input size, with its border fill.")
+@_model_option(help_extra=" Only read with --crops.")
+@click.option("--crop-size", type=click.IntRange(min=32), default=None,
+              help="Side of the crops in pixels instead [default: the encoder's input size].")
 @_detection_options
 @recursive_option
 @output_options
 @click.pass_context
-def detect(ctx, images, largest, crops, crop_size, min_face, min_confidence, recursive, fmt, output):
+def detect(ctx, images, largest, crops, model, crop_size, min_face, min_confidence, recursive, fmt, output):
     """Faces and 5 landmarks in IMAGES (MTCNN); "no face found" rows for images without one."""
     import visionkit
 
     results = visionkit.detect_faces(list(images), min_face=min_face, min_confidence=min_confidence, largest=largest,
                                      recursive=recursive, on_progress=progress_callback(ctx, "detecting"),
-                                     crops=crops, crop_size=crop_size)
+                                     crops=crops, crop_size=crop_size, model=model)
     emit_results(results, fmt, output)
     report_failures(ctx, results)
 

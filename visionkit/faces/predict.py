@@ -27,7 +27,7 @@ from visionkit.core.io import ImageSource, as_sources, iter_images, load_image, 
 from visionkit.core.model import LoadedModel
 from visionkit.faces.align import (TEMPLATE_112, align_face, canonical_template, detect_faces,  # noqa: F401
                                    similarity_transform)
-from visionkit.faces.config import (DEFAULT_CROP_SIZE, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, DEFAULT_MODEL,  # noqa: F401
+from visionkit.faces.config import (DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, DEFAULT_MODEL,  # noqa: F401
                                     DEFAULT_BATCH_SIZE, METHODS, ON_MULTIPLE)
 from visionkit.faces.encoder import (encode, encoder_alignment, encoder_name, load_encoder, load_verifier,  # noqa: F401
                                      logistic_probability, resolve_threshold, verifier_paths)
@@ -76,14 +76,20 @@ def embed(images: ImageSource | Sequence[ImageSource], model: "str | LoadedModel
 def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_MIN_FACE,
            min_confidence: float = DEFAULT_MIN_CONFIDENCE, largest: bool = False, recursive: bool = False,
            on_progress: Callable[[int, int], None] | None = None, crops: str | os.PathLike | None = None,
-           crop_size: int = DEFAULT_CROP_SIZE) -> list[FaceDetections]:
+           crop_size: int | None = None, model: "str | os.PathLike | LoadedModel" = DEFAULT_MODEL) -> list[FaceDetections]:
     """Faces and landmarks of each image (all of them, largest first, or only the largest).
 
-    ``crops``: also write each face aligned onto the template, ``crop_size`` pixels square, as
-    ``<crops>/<stem>_<i>_<face>.png`` (``i`` counts the images with faces, ``face`` the faces of one image).
+    ``crops``: also write each face as encoder ``model`` takes it — aligned onto its template, at its input size
+    (``crop_size`` pixels square instead, if given), its border fill outside the image — as
+    ``<crops>/<stem>_<i>_<face>.png`` (``i`` counts the images with faces, ``face`` the faces of one image). The
+    encoder is loaded only for crops.
     """
-    if crop_size < 32:
+    if crop_size is not None and crop_size < 32:
         raise UsageError(f"crop_size must be at least 32 pixels, received {crop_size}")
+    cut = None
+    if crops is not None:
+        encoder = load_encoder(model)
+        cut = ((crop_size, crop_size) if crop_size else encoder.input_size, encoder_alignment(encoder))
     sources = as_sources(images, recursive)
     results, with_faces = [], 0
     for index, item in enumerate(iter_images(sources)):
@@ -91,8 +97,8 @@ def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_
         if item.ok:
             faces, upscaled = detect_faces(item.image, min_face, min_confidence)
             results.append(FaceDetections(name, faces[:1] if largest else faces, upscaled))
-            if crops is not None and results[-1].faces:
-                _write_crops(item.image, results[-1], Path(crops), with_faces, crop_size)
+            if cut is not None and results[-1].faces:
+                _write_crops(item.image, results[-1], Path(crops), with_faces, *cut)
                 with_faces += 1
         else:
             results.append(FaceDetections(name, error=item.error))
@@ -101,11 +107,11 @@ def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_
     return results
 
 
-def _write_crops(image: np.ndarray, result: FaceDetections, folder: Path, index: int, size: int) -> None:
+def _write_crops(image: np.ndarray, result: FaceDetections, folder: Path, index: int, size, alignment) -> None:
     from visionkit.core.io import save_image
 
     for number, face in enumerate(result.faces):
-        save_image(folder / f"{Path(result.source).stem}_{index}_{number}.png", align_face(image, face, (size, size)))
+        save_image(folder / f"{Path(result.source).stem}_{index}_{number}.png", align_face(image, face, size, alignment))
 
 
 # --- verify -----------------------------------------------------------------------------------------------------
