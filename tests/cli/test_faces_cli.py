@@ -212,6 +212,24 @@ def test_calibrate_pairs_csv_errors(tmp_path, tiny_encoder):
     assert result.exit_code == 1 and "missing column(s) same" in result.stderr
 
 
+def test_train_on_bad_data_leaves_no_run_folder(att, tmp_path):
+    import shutil
+
+    data = tmp_path / "people"
+    for person in ("s11", "s12", "s13"):
+        (data / person).mkdir(parents=True)
+        for number in (1, 2):
+            shutil.copy(att / person / f"{number}.png", data / person / f"{number}.png")
+    for number in (1, 2):  # s12's photos are not images: two people to train on
+        (data / "s12" / f"{number}.png").write_bytes(b"not an image")
+    tiny = ["--input-size", 32, "-K", 2, "--head-epochs", 0, "--epochs", 0, "-o", tmp_path / "run"]
+    result = run("faces", "train", data / "s11", *tiny)  # no identity folders at all
+    assert result.exit_code == 1 and "identity folder" in result.stderr
+    result = run("faces", "train", data, "-P", 3, *tiny)  # found out once the faces are aligned
+    assert result.exit_code == 2 and "P = 3 identities per batch but the data has 2" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_train_tiny_run_then_resume(att, tmp_path, model_cache):
     import shutil
