@@ -223,7 +223,7 @@ def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, mode
     vectors, used, skipped, already = [], [], [], []
 
     def stored_under(owner: str, label: str) -> None:
-        if owner == name:
+        if owner == str(name).strip():  # as the database keeps names
             already.append(label)
         else:
             skipped.append(f"{label}: already enrolled as {owner!r}; one photo cannot stand for two identities "
