@@ -140,25 +140,29 @@ def make_tiny_detector(path, class_names=("square", "bar"), size: int = 64, anch
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_encoder(tmp_path_factory):
-    """A small untrained encoder (32×32 in, 8-d unit out) saved like a trained one, threshold 1.0 in its sidecar."""
+def make_tiny_encoder(path, size: int = 32, dim: int = 8, filters: int = 8, kernel: int = 3, strides: int = 2,
+                      seed: int = 0, **extra) -> str:
+    """An untrained face encoder (``size``² in, ``dim``-d unit out: one convolution and a dense layer) saved like a
+    trained one as ``path``; ``extra`` goes into its sidecar (threshold, alignment, border, mirror)."""
     import keras
 
     from visionkit.core.registry import ModelSpec
     from visionkit.core.model import save_model
 
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((32, 32, 3))
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(8)(x)
-    outputs = keras.layers.UnitNormalization()(x)
-    path = tmp_path_factory.mktemp("encoder") / "tiny.keras"
-    spec = ModelSpec(name="tiny", task="face-encoder", builder="", input_size=(32, 32))
-    save_model(keras.Model(inputs, outputs), path, spec, [], extra={"threshold": 1.0, "threshold_source": "test"})
+    x = keras.layers.Conv2D(filters, kernel, strides=strides, activation="relu")(x)
+    x = keras.layers.Dense(dim)(keras.layers.Flatten()(x))
+    spec = ModelSpec(name=Path(path).stem, task="face-encoder", builder="", input_size=(size, size))
+    save_model(keras.Model(inputs, keras.layers.UnitNormalization()(x)), path, spec, [], extra=extra)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A small untrained encoder (32×32 in, 8-d unit out) saved like a trained one, threshold 1.0 in its sidecar."""
+    return make_tiny_encoder(tmp_path_factory.mktemp("encoder") / "tiny.keras", threshold=1.0, threshold_source="test")
 
 
 @pytest.fixture(scope="session")

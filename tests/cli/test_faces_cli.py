@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import two_faces
+from tests.conftest import make_tiny_encoder, two_faces
 from visionkit.cli import cli
-from visionkit.core.io import save_image
+from visionkit.core.io import load_image, save_image
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,16 +91,77 @@ def test_database_commands(att, tiny_encoder, tmp_path):
     assert result.exit_code == 1 and "no identity named 'bob'" in result.stderr
 
 
-def test_detect_reports_no_face_rows(att, tmp_path):
+def test_enrolling_the_same_photos_again_adds_nothing(att, tiny_encoder, tmp_path):
+    import shutil
+
+    photos, db = tmp_path / "photos", tmp_path / "people.db"
+    photos.mkdir()
+    for number in (1, 2, 3):
+        shutil.copy(att / "s1" / f"{number}.png", photos / f"{number}.png")
+    enroll = ("faces", "enroll", "--db", db, "--model", tiny_encoder, "--format", "json")
+    first = run(*enroll[:2], "alice", photos, *enroll[2:])
+    assert first.exit_code == 0 and json.loads(first.stdout)[0]["added"] == 3
+    again = run(*enroll[:2], "alice", photos, *enroll[2:])  # the same run twice
+    assert again.exit_code == 0, again.output
+    [summary] = json.loads(again.stdout)
+    assert (summary["encodings"], summary["added"], len(summary["already_enrolled"])) == (3, 0, 3)
+    assert again.stderr.count("already enrolled: ") == 3 and "not added again" in again.stderr
+    shutil.copy(photos / "2.png", tmp_path / "copy.png")  # the same content elsewhere is the same photo
+    copied = run(*enroll[:2], "alice", tmp_path / "copy.png", att / "s1" / "4.png", *enroll[2:])
+    assert json.loads(copied.stdout)[0]["added"] == 1 and "already enrolled: " in copied.stderr
+    refused = run(*enroll[:2], "bob", photos / "1.png", *enroll[2:])  # alice's photo under another name
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1
+    assert "already enrolled as 'alice'; one photo cannot stand for two identities" in refused.stderr
+    listed = json.loads(run("faces", "list", "--db", db, "--format", "json").stdout)
+    assert [(r["name"], r["encodings"]) for r in listed] == [("alice", 4)]
+
+
+def test_identify_counts_failed_images_not_faces(att, tiny_encoder, tmp_path):
+    db, group, blank = tmp_path / "people.db", tmp_path / "group.png", tmp_path / "wall.png"
+    save_image(group, two_faces(att))
+    save_image(blank, np.full((120, 120, 3), 40, np.uint8))
+    assert run("faces", "enroll", "alice", att / "s1" / "1.png", "--db", db, "--model", tiny_encoder).exit_code == 0
+    result = CliRunner().invoke(cli, ["faces", "identify", str(group), str(blank), str(att / "s2" / "1.png"), "--db",
+                                      str(db), "--model", tiny_encoder, "--format", "json"])
+    assert result.exit_code == 1 and len(json.loads(result.stdout)) == 3  # 2 faces + 1 face
+    assert result.stderr.strip().splitlines()[-1] == "1 of 3 inputs failed"
+
+
+def test_detect_reports_no_face_rows(att, tiny_encoder, tmp_path):
     blank = tmp_path / "blank.png"
     save_image(blank, np.full((100, 100, 3), 0, np.uint8))
     crops = tmp_path / "crops"
-    result = run("faces", "detect", att / "s7" / "1.png", blank, "--format", "json", "--crops", crops, "--crop-size", 64)
+    result = run("faces", "detect", att / "s7" / "1.png", blank, "--format", "json", "--crops", crops, "--crop-size", 64,
+                 "--model", tiny_encoder)
     assert result.exit_code == 0, result.output
     face, nothing = json.loads(result.stdout)
     assert len(face["faces"]) == 1 and len(face["faces"][0]["landmarks"]) == 5
     assert nothing["faces"] == [] and nothing["note"] == "no face found"
     assert [p.name for p in crops.iterdir()] == ["1_0_0.png"]
+    assert load_image(crops / "1_0_0.png").shape == (64, 64, 3)
+
+
+def test_detect_crops_are_what_the_encoder_takes(att, tiny_encoder, tmp_path):
+    from visionkit.faces.align import ARCFACE, Alignment, align_face, detect_faces
+
+    chip = make_tiny_encoder(tmp_path / "chip.keras", size=40, alignment="dlib_chip", border="black")
+    photo = tmp_path / "corner.png"  # a face near the edge, so that the border fill shows in the crop
+    save_image(photo, np.pad(load_image(att / "s3" / "1.png"), ((0, 20), (0, 20), (0, 0)), constant_values=200)[8:, 8:])
+    [face], _ = detect_faces(load_image(photo))
+    written = {}
+    for model, size, alignment in ((chip, 40, Alignment("dlib_chip", "black")), (tiny_encoder, 32, ARCFACE)):
+        crops = tmp_path / f"crops-{size}"
+        assert run("faces", "detect", photo, "--crops", crops, "--model", model, "--format", "json").exit_code == 0
+        [path] = crops.iterdir()
+        written[size] = load_image(path)
+        expected = align_face(load_image(photo), face, (size, size), alignment)
+        np.testing.assert_array_equal(written[size], expected)  # PNG: the very pixels the encoder gets
+    arcface_40 = align_face(load_image(photo), face, (40, 40), ARCFACE)
+    assert np.abs(written[40].astype(int) - arcface_40).mean() > 10  # not the ArcFace crop it used to write
+    replicated = align_face(load_image(photo), face, (40, 40), Alignment("dlib_chip", "replicate"))
+    outside = (written[40] != replicated).any(axis=2)
+    # black outside the image (as dlib cuts its chips), blended with the image along its edge
+    assert (written[40].sum(axis=2) == 0).sum() >= 40 and (written[40] <= replicated)[outside].all()
 
 
 def test_calibrate_folder_logistic_and_save_threshold(att, tiny_encoder, tmp_path):
@@ -149,6 +210,24 @@ def test_calibrate_pairs_csv_errors(tmp_path, tiny_encoder):
     pairs.write_text("a,b\nx.png,y.png\n")
     result = run("faces", "calibrate", pairs, "--model", tiny_encoder)
     assert result.exit_code == 1 and "missing column(s) same" in result.stderr
+
+
+def test_train_on_bad_data_leaves_no_run_folder(att, tmp_path):
+    import shutil
+
+    data = tmp_path / "people"
+    for person in ("s11", "s12", "s13"):
+        (data / person).mkdir(parents=True)
+        for number in (1, 2):
+            shutil.copy(att / person / f"{number}.png", data / person / f"{number}.png")
+    for number in (1, 2):  # s12's photos are not images: two people to train on
+        (data / "s12" / f"{number}.png").write_bytes(b"not an image")
+    tiny = ["--input-size", 32, "-K", 2, "--head-epochs", 0, "--epochs", 0, "-o", tmp_path / "run"]
+    result = run("faces", "train", data / "s11", *tiny)  # no identity folders at all
+    assert result.exit_code == 1 and "identity folder" in result.stderr
+    result = run("faces", "train", data, "-P", 3, *tiny)  # found out once the faces are aligned
+    assert result.exit_code == 2 and "P = 3 identities per batch but the data has 2" in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

@@ -88,6 +88,7 @@ def test_bad_data_is_one_clean_line(tmp_path):
     lines = result.stderr.strip().splitlines() if hasattr(result, "stderr") else result.output.strip().splitlines()
     assert lines[-1].startswith("error: ") and "mask is 30x10 but its image x.jpg is 30x20" in lines[-1]
     assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()  # the run folder is made once the data set is read
 
 
 def test_bad_classes_rule_is_a_usage_error(tiny_data, tmp_path):

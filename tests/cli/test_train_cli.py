@@ -34,15 +34,21 @@ def test_help_does_not_import_tensorflow():
 @pytest.mark.parametrize("layout, message", [
     ("empty-class", "class folder holds no images"),
     ("single-class", "at least 2 classes"),
+    ("unreadable-class", "no readable training images for class(es) red"),
 ])
-def test_bad_datasets_fail_with_one_line(tmp_path, layout, message):
-    data = make_class_folders(tmp_path / "data", per_class=2, classes=("red",) if layout == "single-class" else ("red", "blue"))
+def test_bad_datasets_fail_with_one_line_and_leave_no_run_folder(tmp_path, layout, message):
+    data = make_class_folders(tmp_path / "data", per_class=4, classes=("red",) if layout == "single-class" else ("red", "blue"))
     if layout == "empty-class":
         (data / "green").mkdir()
-    result = _invoke("finetune", data, "--base", "lenet5", "--weights", "none", "-o", tmp_path / "run")
+    if layout == "unreadable-class":  # found only when the images are decoded, in the run folder's scratch space
+        for image in (data / "red").iterdir():
+            image.write_bytes(b"not an image")
+    result = _invoke("finetune", data, "--base", "lenet5", "--weights", "none", "--dev", "0.25", "--test", "0.25",
+                     "-o", tmp_path / "run")
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # else the next run would reuse an empty one, or start in run-2
 
 
 def test_bad_option_values_are_usage_errors(tmp_path):

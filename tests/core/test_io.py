@@ -213,3 +213,21 @@ def test_a_raised_pixel_limit_gets_past_pillows_own_gate(tmp_path, monkeypatch):
         load_image(tmp_path / "a.png", max_pixels=3000)
     monkeypatch.setenv("VISIONKIT_MAX_PIXELS", "10000")
     assert load_image(tmp_path / "a.png").shape == (60, 60, 3)
+
+
+def test_batched_results_keep_the_order_and_fill_every_batch():
+    from visionkit.core.io import LoadedImage, batched_results
+
+    items = [LoadedImage(f"i{k}", image=k) if k not in (1, 4) else LoadedImage(f"i{k}", error=f"bad {k}")
+             for k in range(7)]
+    batches, progress = [], []
+
+    def predict(indices, images):
+        batches.append(list(indices))
+        assert images == indices  # each image arrives with its own index
+        return [f"ok {i}" for i in indices]
+
+    results = batched_results(iter(items), 7, 2, predict, lambda index, error: error,
+                              lambda done, total: progress.append((done, total)))
+    assert results == ["ok 0", "bad 1", "ok 2", "ok 3", "bad 4", "ok 5", "ok 6"]
+    assert batches == [[0, 2], [3, 5], [6]] and progress == [(3, 7), (6, 7), (7, 7), (7, 7)]

@@ -57,5 +57,6 @@ def test_bad_labels_stop_before_training(tmp_path, isolated_cache):
     (data / "labels" / "im2.txt").write_text("5 0.5 0.5 0.1 0.1\n")
     with pytest.raises(DatasetError, match=r"im2.txt:1: unknown class id 5"):
         train(data, tmp_path / "run", quiet=True, **TINY)
+    assert not (tmp_path / "run").exists()  # the run folder is made once the labels are read
     with pytest.raises(UsageError, match="multiple"):
         train(make_yolo_dataset(tmp_path / "d2"), tmp_path / "run2", quiet=True, **{**TINY, "input_size": 50})

@@ -185,3 +185,45 @@ def test_two_processes_enrolling_at_once_lose_nothing(tmp_path):
         assert counts.pop("shared") == 80
         assert counts == {f"{tag}-{i}": 3 for tag in ("x", "y") for i in range(40)}
         assert db.check()["integrity"] == "ok" and db.count() == 320
+
+
+SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE identities (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created REAL NOT NULL);
+CREATE TABLE encodings (id INTEGER PRIMARY KEY, identity INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    vector BLOB NOT NULL, source TEXT NOT NULL DEFAULT '', created REAL NOT NULL);
+INSERT INTO meta(key, value) VALUES ('schema', '1'), ('generation', '0'), ('model', 'm'), ('dim', '16');
+INSERT INTO identities(id, name, created) VALUES (1, 'alice', 0);
+"""
+
+
+def test_a_photo_is_stored_once_by_its_hash(tmp_path, rng):
+    a, b = unit(rng, 2)
+    with FaceDatabase(tmp_path / "f.db") as db:
+        first = db.add("alice", [a, b], ["/p/a.jpg", "/p/b.jpg"], model="m", hashes=["ha", "hb"])
+        assert (first.total, first.added, first.already) == (2, 2, ())
+        again = db.add("alice", [a, b, a], ["/p/a.jpg", "/copy/b.jpg", "/p/a.jpg"], model="m", hashes=["ha", "hb", "ha"])
+        assert (again.total, again.added, again.already) == (2, 0, ((0, "alice"), (1, "alice"), (2, "alice")))
+        c = unit(rng, 1)[0]  # the same path with other content (the file was replaced): a new photo
+        assert db.add("alice", [c, c], ["/p/a.jpg"] * 2, model="m", hashes=["hc", "hc"]).already == ((1, "alice"),)
+        other = db.add("bob", [a], ["/p/a.jpg"], model="m", hashes=["ha"])
+        assert (other.total, other.added, other.already) == (0, 0, ((0, "alice"),))
+        assert [(i.name, i.encodings) for i in db.identities()] == [("alice", 3)]  # no empty 'bob' left
+        assert db.owners(["ha", "hx", ""]) == {"ha": "alice"}
+
+
+def test_a_schema_1_database_gets_hashes_and_matches_its_photos_by_encoding(tmp_path, rng):
+    import sqlite3
+
+    path, (old, new) = tmp_path / "old.db", unit(rng, 2)
+    with sqlite3.connect(path) as raw:
+        raw.executescript(SCHEMA_1)
+        raw.execute("INSERT INTO encodings(identity, vector, source, created) VALUES (1, ?, '/p/a.jpg', 0)",
+                    (old.astype("<f4").tobytes(),))
+    with FaceDatabase(path) as db:
+        assert db._meta("schema") == "2" and db.photo_hashes() == {1: ""}
+        assert db.add("alice", [old + 1e-4 / 16], ["/p/a.jpg"], model="m", hashes=["ha"]).already == ((0, "alice"),)
+        assert db.add("bob", [old], ["/p/a.jpg"], model="m", hashes=["ha"]).already == ((0, "alice"),)
+        assert db.add("alice", [old], ["/q/a.jpg"], model="m", hashes=["hq"]).added == 1  # another photo, same face
+        assert db.add("alice", [new], ["/p/a.jpg"], model="m", hashes=["hn"]).added == 1  # the file changed since
+        assert db.count() == 3 and db.check()["integrity"] == "ok"

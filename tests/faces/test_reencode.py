@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.conftest import make_tiny_encoder
 from visionkit.core.errors import InputError, UsageError
 from visionkit.faces import predict as faces
 from visionkit.faces.db import FaceDatabase
@@ -15,22 +16,9 @@ from visionkit.faces.reencode import reencode
 
 @pytest.fixture(scope="module")
 def other_encoder(tmp_path_factory):
-    """A second tiny encoder (4-d) standing in for another model."""
-    import keras
-
-    from visionkit.core.model import save_model
-    from visionkit.core.registry import ModelSpec
-
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((40, 40, 3))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(x)
-    x = keras.layers.Dense(4)(keras.layers.Flatten()(x))
-    path = tmp_path_factory.mktemp("other") / "other.keras"
-    spec = ModelSpec(name="other", task="face-encoder", builder="", input_size=(40, 40))
-    save_model(keras.Model(inputs, keras.layers.UnitNormalization()(x)), path, spec, [],
-               extra={"threshold": 0.5, "threshold_source": "test", "mirror": False})
-    return str(path)
+    """A second tiny encoder (40×40 in, 4-d out) standing in for another model."""
+    return make_tiny_encoder(tmp_path_factory.mktemp("other") / "other.keras", size=40, dim=4, filters=4, kernel=5,
+                             strides=4, seed=1, threshold=0.5, threshold_source="test", mirror=False)
 
 
 def _enrolled(att, tmp_path, tiny_encoder):
@@ -71,9 +59,14 @@ def test_reencode_is_all_or_nothing(att, tmp_path, tiny_encoder, other_encoder):
         reencode(db, model=other_encoder)
     from visionkit.core.io import save_image
 
-    save_image(photos / "s1_2.png", np.full((112, 92, 3), 90, np.uint8))  # there again, but no face in it
-    with pytest.raises(InputError, match=r"1 enrolled photos cannot be re-encoded .*s1_2\.png \(alice\): no face found"):
+    save_image(photos / "s1_2.png", np.full((112, 92, 3), 90, np.uint8))  # there again, but another picture
+    with pytest.raises(InputError, match=r"1 enrolled photos cannot be re-encoded .*s1_2\.png \(alice\): the file "
+                                         r"changed since it was enrolled; enrol alice again"):
         reencode(db, model=other_encoder)
+    shutil.copy(att / "s1" / "2.png", photos / "s1_2.png")  # the enrolled photo again, but faces that small are not
+    with pytest.raises(InputError, match=r"3 enrolled photos cannot be re-encoded .*s1_1\.png \(alice\): no face found "
+                                         r"with min_face=300"):
+        reencode(db, model=other_encoder, min_face=300)
     with FaceDatabase(db) as database:
         assert database.model == faces.encoder_name(tiny_encoder)
         np.testing.assert_array_equal(database.matrix()[0], before)
@@ -86,3 +79,16 @@ def test_database_refuses_a_reencode_that_does_not_cover_every_encoding(tmp_path
         with pytest.raises(InputError, match="changed while re-encoding"):
             database.reencode("n", {ids[0]: np.eye(4)[0]})
         assert database.model == "m" and database.dim == 8
+
+
+def test_reencode_records_the_hashes_an_old_database_lacks(att, tmp_path, tiny_encoder, other_encoder):
+    import sqlite3
+
+    from visionkit.core.integrity import file_hash
+
+    db, photos = _enrolled(att, tmp_path, tiny_encoder)
+    with sqlite3.connect(db) as raw:  # as a database from before hashes were kept
+        raw.execute("UPDATE encodings SET sha256 = ''")
+    assert reencode(db, model=other_encoder).encodings == 3
+    with FaceDatabase(db) as database:
+        assert sorted(database.photo_hashes().values()) == sorted(file_hash(p) for p in photos.iterdir())

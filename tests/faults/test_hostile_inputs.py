@@ -79,11 +79,11 @@ def test_malformed_yolo_labels_stop_before_training(tmp_path, fault_row):
     for expected in ("4 problem(s)", "im1.txt:1: malformed line", "im2.txt:1: unknown class id 7",
                      "im2.txt:2: out-of-range coordinates cx=1.7", "orphan.txt: label file has no image"):
         assert expected in line, expected
-    assert listing(tmp_path / "run") == "(empty)"
+    assert listing(tmp_path / "run") == "(no folder)"
     fault_row("malformed YOLO labels", "`visionkit detect train yolo/` with a 4-field line, class id 7 of 2, cx = 1.7 "
               "and a label file without an image",
               f"one line listing all 4 with file:line, starting `{line.replace(str(tmp_path) + '/', '')[:150]}…`; exit 1",
-              "no training started; the run folder `run/` created empty (the next run reuses it)")
+              "no training started, no run folder made (`run/` is made once the labels are read)")
 
 
 def test_malicious_and_malformed_voc_xml(tmp_path, fault_row):
@@ -106,6 +106,7 @@ def test_malicious_and_malformed_voc_xml(tmp_path, fault_row):
     assert result.exit_code == 1 and "\n" not in line
     assert "laughs.xml: refused: the XML declares entities" in line and "cut.xml: malformed XML" in line
     assert "escape.xml" not in line and "passwd" not in line  # matched on the file name only: escape.jpg
+    assert listing(tmp_path / "run") == "(no folder)"
     from visionkit.detection.data import load_voc
 
     kept = load_voc(voc, on_error="skip")
@@ -114,7 +115,7 @@ def test_malicious_and_malformed_voc_xml(tmp_path, fault_row):
               "short and a `<filename>../../../../etc/passwd</filename>`",
               f"one line naming both files, starting `{line.replace(str(tmp_path) + '/', '')[:150]}…`; exit 1",
               "no entity expanded, nothing read outside `voc/` (the escaping <filename> is matched by name only, so it "
-              "pairs with `escape.jpg`); run folder created empty")
+              "pairs with `escape.jpg`); no run folder made")
 
 
 def test_coco_file_names_outside_the_folder_are_refused(tmp_path, fault_row):

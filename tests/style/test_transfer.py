@@ -148,4 +148,5 @@ def test_luminance_helpers():
 def test_contact_sheet_layout():
     sheet = task.contact_sheet([np.zeros((100, 200, 3), np.uint8), np.zeros((50, 50, 3), np.uint8)], ["a", "b"],
                                height=64, gap=4)
-    assert sheet.shape == (64 + 28, 128 + 4 + 64, 3)
+    assert sheet.shape == (4 + 64 + 22 + 4, 4 + 128 + 4 + 64 + 4, 3)  # both 64 high, each as wide as its aspect
+    assert (sheet[4:68, 4:132] == 0).all() and (sheet[4:68, 136:200] == 0).all()

@@ -10,7 +10,7 @@ import numpy as np
 from visionkit.classification.config import DEFAULT_BATCH_SIZE, DEFAULT_MODEL, DEFAULT_TOP_K
 from visionkit.classification.results import Classification, Prediction
 from visionkit.core.errors import UsageError
-from visionkit.core.io import ImageSource, as_sources, iter_images, source_name
+from visionkit.core.io import ImageSource, as_sources, batched_results, iter_images, source_name
 from visionkit.core.preprocess import as_probabilities, make_transform
 
 
@@ -50,34 +50,15 @@ def classify(
     names = loaded.class_names
     transform = make_transform(spec.input_size, spec.resize, spec.interpolation, tta)
     draft = max(spec.resize or 0, *spec.input_size)
-    results: list[Classification | None] = [None] * len(sources)
-    pending: list[tuple[int, np.ndarray]] = []
-    done = 0
 
-    def flush() -> None:
-        nonlocal done
-        crops_per_image = pending[0][1].shape[0]
-        batch = np.concatenate([crops for _, crops in pending]).astype(np.float32)
-        probabilities = as_probabilities(loaded.predict(batch))
-        probabilities = probabilities.reshape(len(pending), crops_per_image, -1).mean(axis=1)
-        for (index, _), probs in zip(pending, probabilities):
-            results[index] = Classification(source_name(sources[index], index), top_k_predictions(probs, names, top_k), spec.name)
-        done += len(pending)
-        pending.clear()
-        if on_progress:
-            on_progress(done, len(sources))
+    def predict(indices: list[int], crops: list[np.ndarray]) -> list[Classification]:
+        probabilities = as_probabilities(loaded.predict(np.concatenate(crops).astype(np.float32)))
+        probabilities = probabilities.reshape(len(crops), crops[0].shape[0], -1).mean(axis=1)  # over the crops
+        return [Classification(source_name(sources[i], i), top_k_predictions(probs, names, top_k), spec.name)
+                for i, probs in zip(indices, probabilities)]
+
+    def failed(index: int, error: str) -> Classification:
+        return Classification(source_name(sources[index], index), (), spec.name, error=error)
 
     items = iter_images(sources, workers=workers or min(4, os.cpu_count() or 2), draft=draft, transform=transform)
-    for index, item in enumerate(items):
-        if not item.ok:
-            results[index] = Classification(source_name(sources[index], index), (), spec.name, error=item.error)
-            done += 1
-            continue
-        pending.append((index, item.image))
-        if len(pending) == batch_size:
-            flush()
-    if pending:
-        flush()
-    if on_progress:
-        on_progress(len(sources), len(sources))
-    return [r for r in results if r is not None]
+    return batched_results(items, len(sources), batch_size, predict, failed, on_progress)

@@ -76,19 +76,22 @@ def faces():
 @click.argument("images", nargs=-1, required=True)
 @click.option("--largest", is_flag=True, help="Only the largest face of each image.")
 @click.option("--crops", type=click.Path(file_okay=False), default=None,
-              help="Also write each aligned face crop into this folder (PNG).")
-@click.option("--crop-size", type=click.IntRange(min=32), default=defaults.DEFAULT_CROP_SIZE, show_default=True)
+              help="Also write each face into this folder (PNG) as --model's encoder takes it: aligned onto its "
+                   "template, at its input size, with its border fill.")
+@_model_option(help_extra=" Only read with --crops.")
+@click.option("--crop-size", type=click.IntRange(min=32), default=None,
+              help="Side of the crops in pixels instead [default: the encoder's input size].")
 @_detection_options
 @recursive_option
 @output_options
 @click.pass_context
-def detect(ctx, images, largest, crops, crop_size, min_face, min_confidence, recursive, fmt, output):
+def detect(ctx, images, largest, crops, model, crop_size, min_face, min_confidence, recursive, fmt, output):
     """Faces and 5 landmarks in IMAGES (MTCNN); "no face found" rows for images without one."""
     import visionkit
 
     results = visionkit.detect_faces(list(images), min_face=min_face, min_confidence=min_confidence, largest=largest,
                                      recursive=recursive, on_progress=progress_callback(ctx, "detecting"),
-                                     crops=crops, crop_size=crop_size)
+                                     crops=crops, crop_size=crop_size, model=model)
     emit_results(results, fmt, output)
     report_failures(ctx, results)
 
@@ -110,6 +113,8 @@ def enroll(ctx, name, images, db, model, largest, min_face, min_confidence, recu
     result = visionkit.enroll_face(name, list(images), db=db, model=model, on_multiple="largest" if largest else "error",
                                    min_face=min_face, min_confidence=min_confidence, recursive=recursive,
                                    on_progress=progress_callback(ctx, "enrolling"))
+    for label in result.already_enrolled:
+        click.echo(f"already enrolled: {label} (for {result.name!r}); not added again", err=True)
     for reason in result.skipped:
         click.echo(f"skipped: {reason}", err=True)
     emit_results([result], fmt, output)
@@ -132,7 +137,8 @@ def identify(ctx, images, db, model, threshold, min_face, min_confidence, recurs
                                        min_confidence=min_confidence, recursive=recursive,
                                        on_progress=progress_callback(ctx, "identifying"))
     emit_results([r for r in results if r.ok], fmt, output)
-    report_failures(ctx, results)
+    images = sum(1 for r in results if not r.ok or r.face_index == 0)  # an image: one error, or faces 0, 1, …
+    report_failures(ctx, results, inputs=images)
 
 
 @faces.command("list")

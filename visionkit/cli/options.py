@@ -72,14 +72,18 @@ def progress_callback(ctx: click.Context, label: str, minimum: int = 2):
     return update
 
 
-def report_failures(ctx: click.Context, results) -> None:
-    """Print each failed input as one line on stderr; exit 1 at the end if any failed."""
+def report_failures(ctx: click.Context, results, inputs: int | None = None) -> None:
+    """Print each failed input as one line on stderr; exit 1 at the end if any failed.
+
+    A failed input is one result with ``error`` set. ``inputs``: how many inputs there were, when an input that
+    succeeds can give several results (``faces identify``: one per face); by default one result per input.
+    """
     bad = [r for r in results if getattr(r, "error", None)]
     for result in bad:
         click.echo(f"error: {result.error}", err=True)
     if bad:
         if not is_quiet(ctx):
-            click.echo(f"{len(bad)} of {len(results)} inputs failed", err=True)
+            click.echo(f"{len(bad)} of {len(results) if inputs is None else inputs} inputs failed", err=True)
         ctx.exit(1)
 
 

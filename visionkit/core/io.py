@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -250,6 +250,41 @@ def iter_images(
             if nxt is not None:
                 pending.append(pool.submit(_load_one, nxt, draft, max_pixels, transform))
             yield item
+
+
+def batched_results(items: Iterable[LoadedImage], total: int, batch_size: int,
+                    predict: Callable[[list[int], list], list], failed: Callable[[int, str], Result],
+                    on_progress: Callable[[int, int], None] | None = None) -> list:
+    """One result per item of :func:`iter_images`, in order: ``failed(index, error)`` for an item that could not be
+    read; the readable ones go to ``predict(indices, images)`` (one result each) ``batch_size`` at a time, so that a
+    model sees full batches while the next images are decoded. ``on_progress(done, total)`` after every batch."""
+    results: list = [None] * total
+    pending: list[tuple[int, object]] = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal done
+        indices = [index for index, _ in pending]
+        for index, result in zip(indices, predict(indices, [image for _, image in pending])):
+            results[index] = result
+        done += len(pending)
+        pending.clear()
+        if on_progress:
+            on_progress(done, total)
+
+    for index, item in enumerate(items):
+        if not item.ok:
+            results[index] = failed(index, item.error)
+            done += 1
+            continue
+        pending.append((index, item.image))
+        if len(pending) == batch_size:
+            flush()
+    if pending:
+        flush()
+    if on_progress:
+        on_progress(total, total)
+    return [r for r in results if r is not None]
 
 
 def source_name(source: ImageSource, index: int) -> str:

@@ -114,38 +114,49 @@ def palette(count: int) -> np.ndarray:
 
 def contact_sheet(rows: Sequence[Sequence[np.ndarray]], captions: Sequence[Sequence[str]] | None = None,
                   row_labels: Sequence[str] | None = None, tile: int = 96, gap: int = 4,
-                  title: str | None = None) -> np.ndarray:
+                  title: str | None = None, keep_height: bool = False, font_scale: float = 0.35) -> np.ndarray:
     """A grid of RGB images (one list per row, each fitted into a ``tile`` x ``tile`` cell, aspect ratio kept), with
     an optional caption under each cell, a label left of each row and a title on top; white background, RGB uint8.
-    Drawn with OpenCV."""
+
+    ``keep_height``: every image ``tile`` pixels high and as wide as its aspect ratio makes it (panels side by side,
+    as ``stylize --grid`` draws them) instead of fitted into a square. ``font_scale``: the captions' size (OpenCV's
+    Hershey scale; the strip under the cells grows with it). Drawn with OpenCV."""
     import cv2
 
-    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
-    caption_h = 14 if captions else 0
-    label_w = (8 + max(cv2.getTextSize(label, font, font_scale, 1)[0][0] for label in row_labels)) if row_labels else 0
-    columns = max((len(row) for row in rows), default=0)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    caption_h = round(40 * font_scale) if captions else 0
+    label_w = (8 + max(cv2.getTextSize(label, font, 0.4, 1)[0][0] for label in row_labels)) if row_labels else 0
+    fitted = [[_fit(image, tile, keep_height) for image in row] for row in rows]
+    cell_widths = [[image.shape[1] if keep_height else tile for image in row] for row in fitted]
     title_h = 22 if title else 0
     height = title_h + gap + len(rows) * (tile + caption_h + gap)
-    width = max(label_w + gap + max(columns, 1) * (tile + gap),
+    width = max(label_w + gap + (max((sum(w + gap for w in row) for row in cell_widths), default=0) or tile + gap),
                 (cv2.getTextSize(title, font, 0.5, 1)[0][0] + 2 * gap) if title else 0)
     sheet = np.full((height, width, 3), 255, np.uint8)
     if title:
         cv2.putText(sheet, title, (gap, 16), font, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
-    for r, row in enumerate(rows):
+    for r, row in enumerate(fitted):
         top = title_h + gap + r * (tile + caption_h + gap)
         if row_labels:
-            cv2.putText(sheet, row_labels[r], (4, top + tile // 2 + 4), font, font_scale, (20, 20, 20), 1, cv2.LINE_AA)
-        for c, image in enumerate(row):
-            left = label_w + gap + c * (tile + gap)
-            rgb = np.asarray(image, dtype=np.uint8)
-            rgb = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb[..., :3]
-            factor = tile / max(rgb.shape[:2])
-            h, w = max(1, round(rgb.shape[0] * factor)), max(1, round(rgb.shape[1] * factor))
-            fitted = cv2.resize(np.ascontiguousarray(rgb), (w, h),
-                                interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_NEAREST)
-            y, x = top + (tile - h) // 2, left + (tile - w) // 2
-            sheet[y:y + h, x:x + w] = fitted
+            cv2.putText(sheet, row_labels[r], (4, top + tile // 2 + 4), font, 0.4, (20, 20, 20), 1, cv2.LINE_AA)
+        left = label_w + gap
+        for c, (image, cell) in enumerate(zip(row, cell_widths[r])):
+            h, w = image.shape[:2]
+            y, x = top + (tile - h) // 2, left + (cell - w) // 2
+            sheet[y:y + h, x:x + w] = image
             if captions and captions[r][c]:
-                cv2.putText(sheet, captions[r][c][:tile // 6], (left, top + tile + 11), font, 0.35, (40, 40, 40), 1,
-                            cv2.LINE_AA)
+                cv2.putText(sheet, captions[r][c][:cell // 6], (left, top + tile + round(31 * font_scale)), font,
+                            font_scale, (40, 40, 40), 1, cv2.LINE_AA)
+            left += cell + gap
     return sheet
+
+
+def _fit(image: np.ndarray, tile: int, keep_height: bool) -> np.ndarray:
+    """An image as RGB uint8, scaled to ``tile`` pixels high (``keep_height``) or to fit a ``tile`` square."""
+    import cv2
+
+    rgb = np.asarray(image, dtype=np.uint8)
+    rgb = np.repeat(rgb[..., None], 3, axis=2) if rgb.ndim == 2 else rgb[..., :3]
+    factor = tile / (rgb.shape[0] if keep_height else max(rgb.shape[:2]))
+    h, w = max(1, round(rgb.shape[0] * factor)), max(1, round(rgb.shape[1] * factor))
+    return cv2.resize(np.ascontiguousarray(rgb), (w, h), interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_NEAREST)

@@ -67,12 +67,11 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
     from visionkit.core.training import prepare_run_dir
     from visionkit.core.writers import write_json_atomic
 
-    run_dir = prepare_run_dir(output, resume=resume)
-    config_path = run_dir / "config.json"
     if resume:
+        run_dir = prepare_run_dir(output, resume=True)
         if (run_dir / "model.keras").is_file():
             raise UsageError(f"{run_dir}: this run has finished (model.keras is there); start a new run instead")
-        saved = json.loads(config_path.read_text())
+        saved = json.loads((run_dir / "config.json").read_text())
         if Path(saved["data"]).resolve() != Path(data).resolve():
             raise UsageError(f"{run_dir} was trained on {saved['data']}, not {data}; resume with the same data")
         saved = renamed_keywords(saved, RENAMED, f"{run_dir}/config.json")  # runs started before 0.2
@@ -97,9 +96,10 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
     for warning in train_set.warnings[:5]:
         _note(quiet, f"note: skipped {warning}")
     anchors, anchor_iou = _anchors(options, train_set, start)
-    if not resume:
+    if not resume:  # the folder is made once the data set is read: bad labels leave no empty one for the next run
+        run_dir = prepare_run_dir(output)
         options = DetectTrainOptions(**{**asdict(options), "anchors": anchors})
-        write_json_atomic(config_path, asdict(options))
+        write_json_atomic(run_dir / "config.json", asdict(options))
         write_json_atomic(run_dir / "split.json", {"train": [a.image for a in train_set.items],
                                                    "val": [a.image for a in val_set.items]})
     _note(quiet, f"anchors (w, h as fractions of the input): {anchors}; mean IoU of boxes to their best anchor "

@@ -9,7 +9,6 @@ DEFAULT_MODEL = "dlib_resnet_v1"  # dlib's ResNet, converted offline from face-r
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MIN_FACE = 20  # pixels; MTCNN's smallest window is 12
 DEFAULT_MIN_CONFIDENCE = 0.9
-DEFAULT_CROP_SIZE = 160  # aligned crops written by detect_faces(crops=...)
 DEFAULT_TARGET_FAR = 1e-3
 DEFAULT_OUTPUT = "runs/faces"
 ON_MULTIPLE = ("largest", "error")

@@ -90,6 +90,15 @@ def split_identities(names: Sequence[str], holdout: int | Sequence[str], seed: i
     return [n for n in names if n not in held], held
 
 
+def check_batches(labels: np.ndarray, identities_per_batch: int, images_per_identity: int) -> None:
+    """Refuse P×K batches that ``labels`` (one identity per face) cannot fill: P ≥ 2, K ≥ 2, P ≤ the identities."""
+    if identities_per_batch < 2 or images_per_identity < 2:
+        raise UsageError(f"need P ≥ 2 identities × K ≥ 2 images per batch, received {identities_per_batch}×{images_per_identity}")
+    present = len(np.unique(labels))
+    if identities_per_batch > present:
+        raise UsageError(f"P = {identities_per_batch} identities per batch but the data has {present}")
+
+
 def pk_batches(labels: np.ndarray, identities_per_batch: int, images_per_identity: int, steps: int,
                seed: int = 0) -> Iterator[np.ndarray]:
     """``steps`` batches of indices: P identities × K images each (FaceNet §3.2's identity-balanced batches).
@@ -99,10 +108,7 @@ def pk_batches(labels: np.ndarray, identities_per_batch: int, images_per_identit
     """
     labels = np.asarray(labels)
     groups = [np.flatnonzero(labels == value) for value in np.unique(labels)]
-    if identities_per_batch < 2 or images_per_identity < 2:
-        raise UsageError(f"need P ≥ 2 identities × K ≥ 2 images per batch, received {identities_per_batch}×{images_per_identity}")
-    if identities_per_batch > len(groups):
-        raise UsageError(f"P = {identities_per_batch} identities per batch but the data has {len(groups)}")
+    check_batches(labels, identities_per_batch, images_per_identity)
     rng = np.random.default_rng(seed)
     for _ in range(steps):
         chosen = rng.choice(len(groups), identities_per_batch, replace=False)

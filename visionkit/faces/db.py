@@ -12,6 +12,10 @@
   because distances from two different encoders mean nothing together: another encoder is refused, naming both.
   Each encoding keeps the path of the photo it came from, so that :meth:`FaceDatabase.reencode` can replace every
   encoding with another encoder's (``visionkit faces reencode``) in one transaction.
+- A photo is enrolled once: each encoding keeps the sha256 of its photo's file, and :meth:`FaceDatabase.add` leaves
+  out (and reports) a photo whose content is stored already, under the same identity or another one. Encodings
+  without a hash (databases from before schema 2, photos given as arrays) are matched by the same source and the
+  same encoding instead (the same file through the same encoder gives the same encoding).
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ ENV_DB = "VISIONKIT_FACE_DB"
 BUSY_TIMEOUT_S = 60.0
 NORM_TOLERANCE = 1e-3
 MAX_NAME_LENGTH = 200
+SCHEMA_VERSION = "2"  # 2: encodings.sha256 (the photo's content), added to older files when opened
+#: squared distance under which an encoding without a hash, from the same source, counts as the same photo: the
+#: same file through the same encoder gives the same encoding up to float rounding; two photos lie far further apart.
+SAME_ENCODING = 1e-4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,9 +48,9 @@ CREATE TABLE IF NOT EXISTS identities (
 CREATE TABLE IF NOT EXISTS encodings (
     id INTEGER PRIMARY KEY,
     identity INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
-    vector BLOB NOT NULL, source TEXT NOT NULL DEFAULT '', created REAL NOT NULL);
+    vector BLOB NOT NULL, source TEXT NOT NULL DEFAULT '', created REAL NOT NULL, sha256 TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS encodings_by_identity ON encodings(identity);
-INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1'), ('generation', '0');
+INSERT OR IGNORE INTO meta(key, value) VALUES ('generation', '0');
 """
 
 
@@ -63,6 +71,17 @@ def _create_private(path: Path) -> None:
         return
     os.fchmod(descriptor, 0o600)  # in case the umask was unusual
     os.close(descriptor)
+
+
+@dataclass(frozen=True)
+class Added:
+    """What :meth:`FaceDatabase.add` did: ``total`` encodings of ``name`` afterwards, ``added`` of them now, and the
+    (index, identity) of each vector left out because its photo is enrolled already (under that identity)."""
+
+    name: str
+    total: int
+    added: int
+    already: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,11 @@ class FaceDatabase:
     def _create_schema(self) -> None:
         for statement in filter(str.strip, SCHEMA.split(";")):
             self._db.execute(statement)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(encodings)")}
+        if "sha256" not in columns:  # a database from before schema 2: its encodings have no hash ('')
+            self._db.execute("ALTER TABLE encodings ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''")
+        self._db.execute("CREATE INDEX IF NOT EXISTS encodings_by_sha256 ON encodings(sha256)")
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -148,16 +172,23 @@ class FaceDatabase:
     # --- writing ---
 
     def enroll(self, name: str, vectors: Iterable[Sequence[float]], sources: Sequence[str] | None = None,
-               model: str = "") -> int:
-        """Add encodings to identity ``name`` (created if new) in one transaction; returns its encoding count.
+               model: str = "", hashes: Sequence[str] | None = None) -> int:
+        """:meth:`add` for callers that need only the count: the encodings identity ``name`` holds afterwards."""
+        return self.add(name, vectors, sources, model, hashes).total
 
-        ``vectors`` may be an (n, d) array or any iterable of vectors; it is consumed inside the transaction,
-        and a bad vector (wrong size, not finite, not unit length) rolls the whole enrolment back.
+    def add(self, name: str, vectors: Iterable[Sequence[float]], sources: Sequence[str] | None = None,
+            model: str = "", hashes: Sequence[str] | None = None) -> Added:
+        """Add encodings to identity ``name`` (created if new) in one transaction, leaving out photos stored already.
+
+        ``sources[i]``/``hashes[i]`` are the photo and the sha256 of its file that ``vectors[i]`` came from (``''``:
+        unknown). A vector whose photo is stored already (:meth:`owners`) is not added; :class:`Added` says under
+        which identity it is. ``vectors`` may be an (n, d) array or any iterable of vectors; it is consumed inside
+        the transaction, and a bad vector (wrong size, not finite, not unit length) rolls the whole enrolment back.
         """
         name = _check_name(name)
-        sources = list(sources or [])
+        sources, hashes = list(sources or []), list(hashes or [])
 
-        def action() -> int:
+        def action() -> Added:
             stored_model, dim = self.model, self.dim
             if model and stored_model is None:
                 self._db.execute("INSERT INTO meta(key, value) VALUES ('model', ?)", (model,))
@@ -166,24 +197,61 @@ class FaceDatabase:
             now = time.time()
             self._db.execute("INSERT OR IGNORE INTO identities(name, created) VALUES (?, ?)", (name, now))
             identity = self._db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()[0]
-            state = {"dim": dim, "count": 0}
-
-            def rows():
-                for index, vector in enumerate(vectors):
-                    blob = _vector_blob(vector, state)
-                    if state["count"] == 0 and dim is None:
-                        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dim', ?)", (str(state["dim"]),))
-                    state["count"] += 1
-                    yield identity, blob, sources[index] if index < len(sources) else "", now
-
-            self._db.executemany("INSERT INTO encodings(identity, vector, source, created) VALUES (?, ?, ?, ?)", rows())
-            if state["count"] == 0:
+            state = {"dim": dim}
+            rows, stored = [], []
+            for index, vector in enumerate(vectors):
+                blob = _vector_blob(vector, state)
+                source = sources[index] if index < len(sources) else ""
+                digest = hashes[index] if index < len(hashes) else ""
+                owner = None
+                if digest or source:  # a vector of no known photo is always added
+                    owner = self._owner(digest, source, blob) or next(  # also a photo given twice in this call
+                        (name for row in rows if _same_photo(row, digest, source, blob)), None)
+                if owner is not None:
+                    stored.append((index, owner))
+                else:
+                    rows.append((identity, blob, source, now, digest))
+            if not rows and not stored:
                 raise InputError(f"no encodings given for {name!r}")
-            return self._db.execute("SELECT COUNT(*) FROM encodings WHERE identity = ?", (identity,)).fetchone()[0]
+            if rows and dim is None:
+                self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dim', ?)", (str(state["dim"]),))
+            self._db.executemany("INSERT INTO encodings(identity, vector, source, created, sha256) "
+                                 "VALUES (?, ?, ?, ?, ?)", rows)
+            total = self._db.execute("SELECT COUNT(*) FROM encodings WHERE identity = ?", (identity,)).fetchone()[0]
+            if total == 0:  # nothing added to a new identity: it is not kept
+                self._db.execute("DELETE FROM identities WHERE id = ?", (identity,))
+            return Added(name, int(total), len(rows), tuple(stored))
 
-        total = self._write(action)
+        added = self._write(action)
         self._cache = None
-        return int(total)
+        return added
+
+    def _owner(self, digest: str, source: str, blob: bytes) -> str | None:
+        """The identity a photo is enrolled under already: the same file content (sha256), or for encodings stored
+        without a hash the same source and the same encoding (squared distance ≤ :data:`SAME_ENCODING`)."""
+        if digest:
+            row = self._db.execute("SELECT i.name FROM encodings e JOIN identities i ON i.id = e.identity "
+                                   "WHERE e.sha256 = ? LIMIT 1", (digest,)).fetchone()
+            if row:
+                return row[0]
+        if source:
+            for owner, stored in self._db.execute(
+                    "SELECT i.name, e.vector FROM encodings e JOIN identities i ON i.id = e.identity "
+                    "WHERE e.sha256 = '' AND e.source = ?", (source,)):
+                if _same_encoding(stored, blob):
+                    return owner
+        return None
+
+    def owners(self, hashes: Sequence[str]) -> dict[str, str]:
+        """sha256 of a photo's file -> the identity it is enrolled under, for those of ``hashes`` stored already."""
+        wanted = sorted({h for h in hashes if h})
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+            chunk = wanted[start:start + 500]
+            found.update(self._db.execute(
+                "SELECT e.sha256, i.name FROM encodings e JOIN identities i ON i.id = e.identity "
+                f"WHERE e.sha256 IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
+        return found
 
     def remove(self, name: str) -> int:
         """Delete identity ``name`` and its encodings; returns how many encodings went."""
@@ -200,9 +268,10 @@ class FaceDatabase:
         self._cache = None
         return removed
 
-    def reencode(self, model: str, vectors: dict[int, Sequence[float]]) -> int:
+    def reencode(self, model: str, vectors: dict[int, Sequence[float]], hashes: dict[int, str] | None = None) -> int:
         """Replace every encoding (by id, as :meth:`entries` lists them) and the recorded model, in one transaction.
 
+        ``hashes`` (id -> sha256 of the photo file just encoded) fills in the hash of encodings stored without one.
         Refused, with nothing changed, if the encodings given are not exactly those stored (another process enrolled
         or removed someone meanwhile) or any vector is bad. Returns how many encodings were replaced.
         """
@@ -211,8 +280,10 @@ class FaceDatabase:
             if stored != set(vectors):
                 raise InputError(f"{self.path}: the database changed while re-encoding; nothing was replaced, run it again")
             state = {"dim": None, "count": 0}
-            rows = [(_vector_blob(vector, state), identity) for identity, vector in vectors.items()]
-            self._db.executemany("UPDATE encodings SET vector = ? WHERE id = ?", rows)
+            known = hashes or {}
+            rows = [(_vector_blob(vector, state), known.get(entry, ""), entry) for entry, vector in vectors.items()]
+            self._db.executemany("UPDATE encodings SET vector = ?, sha256 = CASE WHEN sha256 = '' THEN ? ELSE sha256 END "
+                                 "WHERE id = ?", rows)
             self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('model', ?)", (model,))
             if state["dim"] is not None:
                 self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('dim', ?)", (str(state["dim"]),))
@@ -228,6 +299,10 @@ class FaceDatabase:
         """(encoding id, identity name, source photo) of every stored encoding, in enrolment order."""
         return [tuple(row) for row in self._db.execute(
             "SELECT e.id, i.name, e.source FROM encodings e JOIN identities i ON i.id = e.identity ORDER BY e.id")]
+
+    def photo_hashes(self) -> dict[int, str]:
+        """encoding id -> the sha256 of the photo file it was made from (``''``: not known, from before schema 2)."""
+        return dict(self._db.execute("SELECT id, sha256 FROM encodings"))
 
     def identities(self) -> list[EnrolledIdentity]:
         rows = self._db.execute(
@@ -292,6 +367,18 @@ def _check_name(name: str) -> str:
     return text
 
 
+def _same_encoding(a: bytes, b: bytes) -> bool:
+    x, y = np.frombuffer(a, "<f4"), np.frombuffer(b, "<f4")
+    return x.shape == y.shape and float(np.sum((x.astype(np.float64) - y) ** 2)) <= SAME_ENCODING
+
+
+def _same_photo(row: tuple, digest: str, source: str, blob: bytes) -> bool:
+    """Whether a row about to be inserted, (identity, blob, source, created, sha256), is of the same photo."""
+    if digest or row[4]:
+        return digest == row[4]
+    return bool(source) and source == row[2] and _same_encoding(row[1], blob)
+
+
 def _vector_blob(vector, state: dict) -> bytes:
     array = np.asarray(vector, dtype=np.float64).reshape(-1)
     if state["dim"] is None:
@@ -303,4 +390,4 @@ def _vector_blob(vector, state: dict) -> bytes:
     return array.astype("<f4").tobytes()
 
 
-__all__ = ["FaceDatabase", "Match", "default_db_path", "ENV_DB"]
+__all__ = ["FaceDatabase", "Added", "Match", "default_db_path", "ENV_DB"]

@@ -27,7 +27,7 @@ from visionkit.core.io import ImageSource, as_sources, iter_images, load_image, 
 from visionkit.core.model import LoadedModel
 from visionkit.faces.align import (TEMPLATE_112, align_face, canonical_template, detect_faces,  # noqa: F401
                                    similarity_transform)
-from visionkit.faces.config import (DEFAULT_CROP_SIZE, DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, DEFAULT_MODEL,  # noqa: F401
+from visionkit.faces.config import (DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, DEFAULT_MODEL,  # noqa: F401
                                     DEFAULT_BATCH_SIZE, METHODS, ON_MULTIPLE)
 from visionkit.faces.encoder import (encode, encoder_alignment, encoder_name, load_encoder, load_verifier,  # noqa: F401
                                      logistic_probability, resolve_threshold, verifier_paths)
@@ -76,14 +76,20 @@ def embed(images: ImageSource | Sequence[ImageSource], model: "str | LoadedModel
 def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_MIN_FACE,
            min_confidence: float = DEFAULT_MIN_CONFIDENCE, largest: bool = False, recursive: bool = False,
            on_progress: Callable[[int, int], None] | None = None, crops: str | os.PathLike | None = None,
-           crop_size: int = DEFAULT_CROP_SIZE) -> list[FaceDetections]:
+           crop_size: int | None = None, model: "str | os.PathLike | LoadedModel" = DEFAULT_MODEL) -> list[FaceDetections]:
     """Faces and landmarks of each image (all of them, largest first, or only the largest).
 
-    ``crops``: also write each face aligned onto the template, ``crop_size`` pixels square, as
-    ``<crops>/<stem>_<i>_<face>.png`` (``i`` counts the images with faces, ``face`` the faces of one image).
+    ``crops``: also write each face as encoder ``model`` takes it — aligned onto its template, at its input size
+    (``crop_size`` pixels square instead, if given), its border fill outside the image — as
+    ``<crops>/<stem>_<i>_<face>.png`` (``i`` counts the images with faces, ``face`` the faces of one image). The
+    encoder is loaded only for crops.
     """
-    if crop_size < 32:
+    if crop_size is not None and crop_size < 32:
         raise UsageError(f"crop_size must be at least 32 pixels, received {crop_size}")
+    cut = None
+    if crops is not None:
+        encoder = load_encoder(model)
+        cut = ((crop_size, crop_size) if crop_size else encoder.input_size, encoder_alignment(encoder))
     sources = as_sources(images, recursive)
     results, with_faces = [], 0
     for index, item in enumerate(iter_images(sources)):
@@ -91,8 +97,8 @@ def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_
         if item.ok:
             faces, upscaled = detect_faces(item.image, min_face, min_confidence)
             results.append(FaceDetections(name, faces[:1] if largest else faces, upscaled))
-            if crops is not None and results[-1].faces:
-                _write_crops(item.image, results[-1], Path(crops), with_faces, crop_size)
+            if cut is not None and results[-1].faces:
+                _write_crops(item.image, results[-1], Path(crops), with_faces, *cut)
                 with_faces += 1
         else:
             results.append(FaceDetections(name, error=item.error))
@@ -101,11 +107,11 @@ def detect(images: ImageSource | Sequence[ImageSource], min_face: int = DEFAULT_
     return results
 
 
-def _write_crops(image: np.ndarray, result: FaceDetections, folder: Path, index: int, size: int) -> None:
+def _write_crops(image: np.ndarray, result: FaceDetections, folder: Path, index: int, size, alignment) -> None:
     from visionkit.core.io import save_image
 
     for number, face in enumerate(result.faces):
-        save_image(folder / f"{Path(result.source).stem}_{index}_{number}.png", align_face(image, face, (size, size)))
+        save_image(folder / f"{Path(result.source).stem}_{index}_{number}.png", align_face(image, face, size, alignment))
 
 
 # --- verify -----------------------------------------------------------------------------------------------------
@@ -173,8 +179,20 @@ def opened_db(db, create: bool = True):
 
 
 def _photo_path(source: ImageSource, label: str) -> str:
-    """What a database keeps of a photo: its absolute path (re-read by ``reencode``), else its label."""
-    return os.path.abspath(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else label
+    """What a database keeps of a photo: its resolved absolute path (re-read by ``reencode``), else its label."""
+    return os.path.realpath(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else label
+
+
+def _photo_hash(source: ImageSource) -> str:
+    """The sha256 of a photo file's bytes ('' for a photo given as an array or bytes, or a file that cannot be read)."""
+    from visionkit.core.integrity import file_hash
+
+    if not isinstance(source, (str, os.PathLike)):
+        return ""
+    try:
+        return file_hash(source)
+    except OSError:
+        return ""  # unreadable: reported when it is decoded
 
 
 def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, model: "str | LoadedModel" = DEFAULT_MODEL,
@@ -182,22 +200,41 @@ def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, mode
            recursive: bool = False, on_progress: Callable[[int, int], None] | None = None) -> EnrolledIdentity:
     """Add the face of each image to identity ``name`` in the database (one transaction for the lot).
 
-    Images with no face, or with several faces (unless ``on_multiple="largest"``), are skipped and listed. A
-    database holding another encoder's encodings is refused (naming both; see ``faces reencode``); a new database
-    file is created only when something is enrolled.
+    Images with no face, or with several faces (unless ``on_multiple="largest"``), are skipped and listed. A photo
+    enrolled already (the same file content; see :mod:`visionkit.faces.db`) is left out: listed in
+    ``already_enrolled`` when it is ``name``'s, refused and listed in ``skipped`` when it is another identity's (one
+    photo cannot stand for two people). Enrolling photos that are all ``name``'s already is not an error. A database
+    holding another encoder's encodings is refused (naming both; see ``faces reencode``); a new database file is
+    created only when something is enrolled.
     """
     from visionkit.faces.db import FaceDatabase, default_db_path
 
     if on_multiple not in ON_MULTIPLE:
         raise UsageError(f"on_multiple must be one of {', '.join(ON_MULTIPLE)}, received {on_multiple!r}")
+    sources = as_sources(images, recursive)
+    hashes = [_photo_hash(source) for source in sources]
+    owners: dict[str, str] = {}
     if isinstance(db, FaceDatabase) or Path(db if db is not None else default_db_path()).exists():
         with opened_db(db, create=False) as database:  # refuse another encoder's database before encoding anything
             database.check_model(encoder_name(model or DEFAULT_MODEL))
+            owners = database.owners(hashes)  # photos stored already need no encoding
     encoder = load_encoder(model or DEFAULT_MODEL)
-    sources = as_sources(images, recursive)
-    vectors, used, skipped = [], [], []
-    for index, item in enumerate(iter_images(sources)):
-        label = source_name(sources[index], index)
+    labels = [source_name(source, index) for index, source in enumerate(sources)]
+    vectors, used, skipped, already = [], [], [], []
+
+    def stored_under(owner: str, label: str) -> None:
+        if owner == str(name).strip():  # as the database keeps names
+            already.append(label)
+        else:
+            skipped.append(f"{label}: already enrolled as {owner!r}; one photo cannot stand for two identities "
+                           f"(not enrolled for {name!r})")
+
+    for index, digest in enumerate(hashes):
+        if digest in owners:
+            stored_under(owners[digest], labels[index])
+    wanted = [index for index, digest in enumerate(hashes) if digest not in owners]
+    for done, (index, item) in enumerate(zip(wanted, iter_images([sources[i] for i in wanted]))):
+        label = labels[index]
         if not item.ok:
             skipped.append(item.error)
         else:
@@ -208,14 +245,26 @@ def enroll(name: str, images: ImageSource | Sequence[ImageSource], db=None, mode
                 skipped.append(f"{label}: {count} faces found; enrolment needs one face per image")
             else:
                 vectors.append(encodings[0])
-                used.append(_photo_path(sources[index], label))
+                used.append(index)
         if on_progress:
-            on_progress(index + 1, len(sources))
-    if not vectors:
+            on_progress(len(sources) - len(wanted) + done + 1, len(sources))
+    if vectors:
+        with opened_db(db) as database:  # created only now, when there is something to store
+            added = database.add(name, np.stack(vectors), [_photo_path(sources[i], labels[i]) for i in used],
+                                 model=encoder.name, hashes=[hashes[i] for i in used])
+        for position, owner in added.already:  # stored by another process meanwhile, or given twice
+            stored_under(owner, labels[used[position]])
+        total, count = added.total, added.added
+    else:
+        total, count = (_encodings_of(db, name) if already else 0), 0
+    if not count and not already:
         raise InputError(f"nothing enrolled for {name!r}: " + "; ".join(skipped[:3]))
-    with opened_db(db) as database:  # created only now, when there is something to store
-        total = database.enroll(name, np.stack(vectors), used, model=encoder.name)
-    return EnrolledIdentity(name, total, len(vectors), tuple(skipped))
+    return EnrolledIdentity(name, total, count, tuple(skipped), tuple(already))
+
+
+def _encodings_of(db, name: str) -> int:
+    with opened_db(db, create=False) as database:
+        return next((i.encodings for i in database.identities() if i.name == name), 0)
 
 
 def identify(images: ImageSource | Sequence[ImageSource], db=None, model: "str | LoadedModel" = DEFAULT_MODEL,

@@ -3,7 +3,8 @@
 Encodings of two encoders cannot be compared, so a database is tied to the encoder it was made with. Each stored
 encoding keeps the absolute path of its photo; :func:`reencode` reads every photo again, encodes its largest face with
 the new encoder and replaces all encodings and the recorded model in one transaction. Nothing changes unless every
-photo is still there and still shows a face (the error lists the ones that do not).
+photo is still there, unchanged (the sha256 recorded at enrolment; encodings from before it was recorded get the hash
+of the file read now) and still shows a face (the error lists the ones that do not).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from visionkit.core.errors import InputError
+from visionkit.core.integrity import file_hash
 from visionkit.core.io import iter_images
 from visionkit.core.model import LoadedModel
 from visionkit.faces.config import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_FACE, DEFAULT_MODEL
@@ -40,10 +42,15 @@ def reencode(db=None, model: "str | os.PathLike | LoadedModel" = DEFAULT_MODEL, 
                              f"(e.g. {', '.join(missing[:LISTED])}); nothing was re-encoded. Put them back, or enrol "
                              f"the people again into a new --db with --model {target}")
         encoder = load_encoder(model)
-        vectors, problems = {}, []
+        enrolled_hashes = database.photo_hashes()
+        vectors, hashes, problems = {}, {}, []
         for index, ((entry, name, source), item) in enumerate(zip(entries, iter_images([s for _, _, s in entries]))):
+            hashes[entry] = file_hash(source) if item.ok else ""
             if not item.ok:
                 problems.append(item.error)
+            elif enrolled_hashes[entry] not in ("", hashes[entry]):
+                problems.append(f"{source} ({name}): the file changed since it was enrolled; enrol {name} again "
+                                f"(`visionkit faces remove {name}`, then `visionkit faces enroll`)")
             else:
                 faces, encodings, _ = encode_image(item.image, encoder, False, min_face, min_confidence)
                 if faces:
@@ -55,7 +62,7 @@ def reencode(db=None, model: "str | os.PathLike | LoadedModel" = DEFAULT_MODEL, 
         if problems:
             raise InputError(f"{database.path}: {len(problems)} enrolled photos cannot be re-encoded "
                              f"({'; '.join(problems[:LISTED])}); nothing was re-encoded")
-        count = database.reencode(encoder.name, vectors)
+        count = database.reencode(encoder.name, vectors, hashes)
         return Reencoded(str(database.path), previous, encoder.name, count)
 
 

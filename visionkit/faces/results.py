@@ -165,16 +165,19 @@ class EnrolledIdentity(Result):
     encodings: int
     added: int = 0  # encodings added by the call that returned this (enrol)
     skipped: tuple[str, ...] = ()  # inputs not enrolled, with the reason
+    already_enrolled: tuple[str, ...] = ()  # inputs left out because this identity holds them already
 
     @property
     def source(self) -> str:
         return self.name
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "encodings": self.encodings, "added": self.added, "skipped": list(self.skipped)}
+        return {"name": self.name, "encodings": self.encodings, "added": self.added, "skipped": list(self.skipped),
+                "already_enrolled": list(self.already_enrolled)}
 
     def to_rows(self) -> list[dict]:
-        return [{"name": self.name, "encodings": self.encodings, "added": self.added, "skipped": len(self.skipped)}]
+        return [{"name": self.name, "encodings": self.encodings, "added": self.added, "skipped": len(self.skipped),
+                 "already_enrolled": len(self.already_enrolled)}]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 from visionkit._compat import renamed_keywords
 from visionkit.core.errors import UsageError
 from visionkit.faces.config import DEFAULT_OUTPUT, FaceTrainConfig
-from visionkit.faces.data import identity_folders, split_identities
+from visionkit.faces.data import check_batches, identity_folders, split_identities
 from visionkit.faces.results import FaceTrainingRun
 
 log = logging.getLogger(__name__)
@@ -180,8 +180,8 @@ def train_faces(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUT
             raise TypeError(f"train_faces() got unexpected keyword argument(s) {', '.join(sorted(unknown))}")
         output = renamed_keywords(renamed, {"run_dir": "output"}, "train_faces")["output"]
     started = time.monotonic()
-    run = prepare_run_dir(output, resume=resume)
     if resume:
+        run = prepare_run_dir(output, resume=True)
         saved = json.loads((run / CONFIG_FILE).read_text())
         config, holdout_names, data = FaceTrainConfig(**saved["config"]), saved["held_out_identities"], saved["data"]
     if config.margin <= 0 or config.input_size < 32 or config.epochs < 0 or config.head_epochs < 0:
@@ -190,13 +190,16 @@ def train_faces(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUT
         raise UsageError(f"fine_tune_fraction must lie in [0, 1], received {config.fine_tune_fraction}")
     folder = identity_folders(data, min_images=2)
     train_names, held_names = split_identities(folder.names, holdout_names or config.holdout, config.seed)
-    write_json_atomic(run / CONFIG_FILE, {"config": asdict(config), "data": str(data), "held_out_identities": held_names})
     seed_everything(config.seed)
     crops, found, upscaled = aligned_crops(folder.paths, config.input_size, on_progress=on_progress)
     detection = {"images": len(found), "faces_found": int(found.sum()), "found_after_upscaling": int(upscaled.sum())}
     train_mask = found & np.isin(folder.labels, [folder.names.index(n) for n in train_names])
     held_mask = found & np.isin(folder.labels, [folder.names.index(n) for n in held_names])
     train_crops, train_labels = crops[train_mask], folder.labels[train_mask]
+    check_batches(train_labels, config.identities_per_batch, config.images_per_identity)
+    if not resume:  # made once the data set is read: a bad one leaves no empty run folder for the next run to reuse
+        run = prepare_run_dir(output)
+    write_json_atomic(run / CONFIG_FILE, {"config": asdict(config), "data": str(data), "held_out_identities": held_names})
     grey = config.grayscale == "yes" or (config.grayscale == "auto" and bool(
         np.all(train_crops[..., 0] == train_crops[..., 1]) and np.all(train_crops[..., 1] == train_crops[..., 2])))
     size = (config.input_size, config.input_size, 3)

@@ -134,8 +134,8 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, c
     from visionkit.segmentation.val import evaluate
 
     started = time.monotonic()
-    run_dir = tr.prepare_run_dir(output, resume)
     if resume:
+        run_dir = tr.prepare_run_dir(output, resume=True)
         saved = _saved_settings(run_dir)
         config, training = SegmentConfig(**saved["segment"]), TrainConfig(**saved["training"])
         classes, class_file, skip_unmasked = saved["classes"], saved["class_file"], saved["skip_unmasked"]
@@ -150,6 +150,8 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, c
     settings = {"data": str(data), "classes": classes, "class_file": str(class_file) if class_file else None,
                 "skip_unmasked": skip_unmasked, "segment": asdict(config), "training": training.to_dict(),
                 "class_names": names, "class_weights": weights, "class_map": dataset.class_map.describe()}
+    if not resume:  # made once the data set is read: bad masks leave no empty run folder for the next run to reuse
+        run_dir = tr.prepare_run_dir(output)
     write_json_atomic(run_dir / "config.json", settings)
     for name, subset in (("train.txt", train_set), ("val.txt", val_set)):
         (run_dir / name).write_text("".join(f"{stem}\n" for stem in subset.stems()))

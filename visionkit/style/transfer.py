@@ -161,22 +161,11 @@ def initial_image(content_x: np.ndarray, init: str, bounds, seed: int) -> np.nda
 
 
 def contact_sheet(panels: Sequence[np.ndarray], labels: Sequence[str], height: int = 256, gap: int = 6) -> np.ndarray:
-    """Panels side by side at a common ``height``, each captioned underneath (RGB uint8)."""
-    import cv2
+    """Panels side by side at a common ``height``, each captioned underneath (RGB uint8): the ``--grid`` sheet, one
+    row of :func:`visionkit.core.viz.contact_sheet`."""
+    from visionkit.core.viz import contact_sheet as sheet
 
-    strip = 28
-    tiles = []
-    for panel, label in zip(panels, labels):
-        width = max(1, round(panel.shape[1] * height / panel.shape[0]))
-        tile = np.full((height + strip, width, 3), 255, np.uint8)
-        tile[:height] = _resize(panel, width, height)
-        cv2.putText(tile, label[:40], (4, height + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (20, 20, 20), 1, cv2.LINE_AA)
-        tiles.append(tile)
-    spacer = np.full((height + strip, gap, 3), 255, np.uint8)
-    row = [tiles[0]]
-    for tile in tiles[1:]:
-        row += [spacer, tile]
-    return np.concatenate(row, axis=1)
+    return sheet([panels], [labels], tile=height, gap=gap, keep_height=True, font_scale=0.55)
 
 
 def _check_options(steps, size, lr, weights, init, optimizer, save_every) -> None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from visionkit.core.errors import UsageError
+from visionkit.core.errors import DatasetError, UsageError
 from visionkit.core.training import TrainConfig
 from visionkit.train.config import CLASS_WEIGHTS, DEFAULT_OUTPUT, FinetuneOptions
 from visionkit.train.results import TrainingRun
@@ -85,6 +85,7 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT
     Returns a :class:`visionkit.train.results.TrainingRun`.
     """
     from visionkit.train.augment import parse_augment
+    from visionkit.train.data import make_splits
     from visionkit.core.training import prepare_run_dir
     from visionkit.core.writers import write_json_atomic
 
@@ -93,8 +94,8 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT
     unknown = set(settings) - option_fields - train_fields
     if unknown:
         raise UsageError(f"unknown finetune setting(s): {', '.join(sorted(unknown))}")
-    run_dir = prepare_run_dir(output, resume=resume)
     if resume:
+        run_dir = prepare_run_dir(output, resume=True)
         options, config = _saved_settings(run_dir)
         if Path(options.data).resolve() != Path(data).resolve():
             raise UsageError(f"{run_dir} was trained on {options.data}, not {data}; resume with the same data")
@@ -103,7 +104,13 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT
         chosen["augment"] = parse_augment(chosen.get("augment"))
         options = FinetuneOptions(data=str(data), **chosen)
         config = TrainConfig(**{k: v for k, v in settings.items() if k in train_fields})
-    _resolve(options, config)
+    resolved = _resolve(options, config)
+    splits = make_splits(options.data, options.dev_fraction, options.test_fraction, options.train_dev_fraction,
+                         config.seed)
+    if not len(splits.dev):
+        raise DatasetError(f"{options.data}: the dev split is empty; raise --dev or add images")
+    if not resume:  # made once the data set is read: a bad one leaves no empty run folder for the next run to reuse
+        run_dir = prepare_run_dir(output)
     write_json_atomic(run_dir / "config.json", {"options": dataclasses.asdict(options), "train": config.to_dict()})
-    return run(options, config, run_dir, resume=resume, quiet=quiet, on_progress=on_progress,
-               resolved=_resolve(options, config), started=time.monotonic())
+    return run(options, config, splits, run_dir, resume=resume, quiet=quiet, on_progress=on_progress,
+               resolved=resolved, started=time.monotonic())

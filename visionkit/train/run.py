@@ -1,6 +1,7 @@
 """The body of ``visionkit finetune``: decode, build, train (one or two phases, resumable), save, evaluate.
 
-Called by :func:`visionkit.train.finetune.finetune` after the options were checked and the run folder chosen.
+Called by :func:`visionkit.train.finetune.finetune` after the options were checked, the data set was split and the
+run folder was made.
 """
 
 from __future__ import annotations
@@ -70,12 +71,12 @@ def _square_size(spec, input_size) -> int:
     return max(int(round(min(input_size) * ratio)), *input_size)
 
 
-def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bool, quiet: bool, on_progress,
+def run(options: FinetuneOptions, config: TrainConfig, splits, run_dir: Path, resume: bool, quiet: bool, on_progress,
         resolved, started: float):
     import keras
 
     from visionkit.train.augment import AugmentConfig, build_augmenter, pca_colour_basis
-    from visionkit.train.data import class_weights, decode, make_splits
+    from visionkit.train.data import class_weights, decode
     from visionkit.train.results import TrainingRun
     from visionkit.train import model as fm
     from visionkit.core.training import make_strategy, precision_policy, resume_epoch, seed_everything
@@ -83,12 +84,8 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
 
     spec, pretrained, freeze = resolved
     seed_everything(config.seed, config.deterministic)
-    splits = make_splits(options.data, options.dev_fraction, options.test_fraction, options.train_dev_fraction,
-                         config.seed)
     names = list(splits.class_names)
     parts = splits.items()
-    if not len(splits.dev):
-        raise DatasetError(f"{options.data}: the dev split is empty; raise --dev or add images")
     input_size = tuple(int(v) for v in (options.input_size or spec.input_size))
     size = _square_size(spec, input_size)
     everything = parts[0][1]
@@ -96,16 +93,21 @@ def run(options: FinetuneOptions, config: TrainConfig, run_dir: Path, resume: bo
         everything = everything.concat(part)
     note(quiet, f"{run_dir}: {', '.join(f'{name} {len(part)}' for name, part in parts)} images, "
                 f"{len(names)} classes; decoding at {size}x{size}")
-    decoded = decode(everything, size, spec.interpolation, scratch=run_dir / "scratch", on_progress=on_progress)
+    try:
+        decoded = decode(everything, size, spec.interpolation, scratch=run_dir / "scratch", on_progress=on_progress)
+        rows, start = {}, 0
+        for name, part in parts:
+            rows[name] = decoded.rows_of(start, start + len(part))
+            start += len(part)
+        train_labels = decoded.labels[rows["train"]]
+        check_training_data(dataclasses.replace(splits.train, labels=train_labels), names)
+    except BaseException:
+        if not resume:  # nothing trained yet: the new run's folder goes, so that no next run reuses it
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     skipped = decoded.skipped + [(f, "not an image file") for f in splits.ignored]
     for file, reason in decoded.skipped:
         note(quiet, f"skipped: {reason}")
-    rows, start = {}, 0
-    for name, part in parts:
-        rows[name] = decoded.rows_of(start, start + len(part))
-        start += len(part)
-    train_labels = decoded.labels[rows["train"]]
-    check_training_data(dataclasses.replace(splits.train, labels=train_labels), names)
     weights = class_weights(train_labels, len(names)) if options.class_weight == "balanced" else None
     batch = config.batch_size
     steps = max(1, math.ceil(len(rows["train"]) / batch))
