@@ -73,6 +73,31 @@ def _create_private(path: Path) -> None:
     os.close(descriptor)
 
 
+def _open_with_retry(path: Path, set_up) -> sqlite3.Connection:
+    """Connect to ``path`` and run ``set_up(connection)``, starting again while SQLite answers "locked"/"busy".
+
+    The busy timeout does not cover opening: two processes that switch a new file to WAL at the same moment both
+    hold a read lock and want the write lock, and SQLite answers one of them SQLITE_BUSY at once instead of waiting
+    (waiting could deadlock: https://www.sqlite.org/c3ref/busy_handler.html). That one tries again here,
+    for up to ``BUSY_TIMEOUT_S`` like any other wait for the lock.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            set_up(connection)
+            return connection
+        except sqlite3.OperationalError as error:
+            connection.close()
+            message = str(error).lower()
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+        except BaseException:
+            connection.close()
+            raise
+
+
 @dataclass(frozen=True)
 class Added:
     """What :meth:`FaceDatabase.add` did: ``total`` encodings of ``name`` afterwards, ``added`` of them now, and the
@@ -104,12 +129,7 @@ class FaceDatabase:
                 raise InputError(f"{self.path}: no such face database")
             _create_private(self.path)
         try:
-            self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._write(self._create_schema, bump=False)
+            self._db = _open_with_retry(self.path, self._set_up)
         except sqlite3.DatabaseError as error:
             raise InputError(f"{self.path}: not a visionkit face database ({error})") from None
         self._cache: tuple[str, np.ndarray, np.ndarray, np.ndarray, list[str]] | None = None
@@ -124,6 +144,15 @@ class FaceDatabase:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        """WAL journal, full sync, foreign keys, the schema (one transaction)."""
+        self._db = connection
+        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        self._write(self._create_schema, bump=False)
 
     def _write(self, action, bump: bool = True):
         """Run ``action`` inside one IMMEDIATE transaction (rolled back on any error)."""
