@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from visionkit.core.errors import UsageError
-from visionkit.core.io import ImageSource, as_sources, iter_images, source_name
+from visionkit.core.io import ImageSource, as_sources, batched_results, iter_images, source_name
 from visionkit.core.model import LoadedModel
 from visionkit.detection.config import (DEFAULT_BATCH_SIZE, DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, DEFAULT_MODEL,
                                         check_thresholds)
@@ -69,41 +69,26 @@ def _detect_images(images, detector: LoadedModel, conf, iou, classes, max_det, a
 
     wanted = detector.class_ids(classes)
     sources = as_sources(images, recursive)
-    results: list[Detections | None] = [None] * len(sources)
-    pending: list[tuple[int, np.ndarray, object, np.ndarray | None]] = []
     saved: set = set()
-    done = 0
 
-    def flush() -> None:
-        nonlocal done
-        raw = raw_outputs(detector, np.stack([canvas for _, canvas, _, _ in pending]).astype(np.float32))
-        for (index, _, geometry, original), output in zip(pending, raw):
+    def predict(indices: list[int], loaded: list) -> list[Detections]:
+        raw = raw_outputs(detector, np.stack([canvas for canvas, _, _ in loaded]).astype(np.float32))
+        found = []
+        for index, (_, geometry, original), output in zip(indices, loaded, raw):
             arrays = postprocess(detector, output, geometry, conf, iou, max_det, wanted, agnostic)
-            results[index] = to_result(detector, source_name(sources[index], index), geometry, arrays)
+            found.append(to_result(detector, source_name(sources[index], index), geometry, arrays))
             if save is not None:
-                _save_annotated(original, results[index], Path(save), index, saved)
-        done += len(pending)
-        pending.clear()
-        if on_progress:
-            on_progress(done, len(sources))
+                _save_annotated(original, found[-1], Path(save), index, saved)
+        return found
 
     def transform(image):
         return (*letterbox(image, detector.input_size), image if save is not None else None)
 
-    for index, item in enumerate(iter_images(sources, workers=workers or 2, transform=transform)):
-        if not item.ok:
-            results[index] = Detections(source_name(sources[index], index), model=detector.name, error=item.error)
-            done += 1
-            continue
-        canvas, geometry, original = item.image
-        pending.append((index, canvas, geometry, original))
-        if len(pending) == batch_size:
-            flush()
-    if pending:
-        flush()
-    if on_progress:
-        on_progress(len(sources), len(sources))
-    return [r for r in results if r is not None]
+    def failed(index: int, error: str) -> Detections:
+        return Detections(source_name(sources[index], index), model=detector.name, error=error)
+
+    return batched_results(iter_images(sources, workers=workers or 2, transform=transform), len(sources), batch_size,
+                           predict, failed, on_progress)
 
 
 def _save_annotated(image: np.ndarray, result: Detections, folder: Path, index: int, taken: set) -> None:
