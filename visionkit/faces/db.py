@@ -74,13 +74,9 @@ def _create_private(path: Path) -> None:
 
 
 def _open_with_retry(path: Path, set_up) -> sqlite3.Connection:
-    """Connect to ``path`` and run ``set_up(connection)``, starting again while SQLite answers "locked"/"busy".
-
-    The busy timeout does not cover opening: two processes that switch a new file to WAL at the same moment both
-    hold a read lock and want the write lock, and SQLite answers one of them SQLITE_BUSY at once instead of waiting
-    (waiting could deadlock: https://www.sqlite.org/c3ref/busy_handler.html). That one tries again here,
-    for up to ``BUSY_TIMEOUT_S`` like any other wait for the lock.
-    """
+    """Connect and run ``set_up(connection)``, again while SQLite answers "locked"/"busy" (up to ``BUSY_TIMEOUT_S``):
+    two processes switching a new file to WAL at once both hold a read lock and want the write lock, and SQLite
+    answers one SQLITE_BUSY at once, as waiting could deadlock (https://www.sqlite.org/c3ref/busy_handler.html)."""
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     while True:
         connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
