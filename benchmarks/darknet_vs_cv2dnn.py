@@ -4,7 +4,8 @@ Usage:
   python benchmarks/darknet_vs_cv2dnn.py [--photos N] [--conf 0.25 0.05] [--iou 0.45]
   python benchmarks/darknet_vs_cv2dnn.py --random-cfg tests/convert/data/darknet/yolov4.cfg [--photos 2]
 
-Default: the official YOLOv3-tiny COCO files in ../shared/data/weights on examples/*.jpg and the first coco128
+Default: the official YOLOv3-tiny COCO weights in ../shared/data/weights, with the cfg bundled beside
+``yolov3_tiny_coco`` (pjreddie's, with the mask the weights were trained with), on examples/*.jpg and the first coco128
 images (N photos in all, letterboxed by visionkit; cv2.dnn gets the very same canvas). Printed per photo set:
 max |raw head difference| per head for the float32 conversion and for the bundled float16 copy
 (``yolov3_tiny_coco``), and the agreement of the final detections (visionkit decode + NMS vs cv2's [yolo]
@@ -66,7 +67,7 @@ def official(args) -> None:
     from visionkit.core.registry import get_spec
     from visionkit.core.model import build
 
-    cfg, weights = WEIGHTS / "yolov3-tiny.cfg", WEIGHTS / "yolov3-tiny.weights"
+    cfg, weights = REPO / "pretrained" / "weights" / "yolov3-tiny.cfg", WEIGHTS / "yolov3-tiny.weights"
     start = time.perf_counter()
     converted = convert_darknet(cfg, weights)
     print(f"converted {cfg.name} + {weights.name} in {time.perf_counter() - start:.1f} s: header "

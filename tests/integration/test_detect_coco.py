@@ -44,5 +44,6 @@ def test_coco128_sanity_map():
     assert report.images == 128 and sum(report.positives) == 929
     assert report.notes == ("left out 2 label file(s) without an image: coco128/labels/000000000656.txt, "
                             "coco128/labels/000000000659.txt",)
-    assert report.map50 == pytest.approx(0.2861, abs=0.002) and report.map50_95 == pytest.approx(0.1405, abs=0.002)
-    assert dict(zip(report.class_names, report.ap50))["person"] == pytest.approx(0.2106, abs=0.003)
+    assert report.map50 == pytest.approx(0.4115, abs=0.002) and report.map50_95 == pytest.approx(0.1983, abs=0.002)
+    # 0.2861 / person 0.2106 with the cfg's later mask 0,1,2 for the 26 x 26 head, which the weights were not trained with
+    assert dict(zip(report.class_names, report.ap50))["person"] == pytest.approx(0.5389, abs=0.003)
