@@ -183,3 +183,16 @@ def test_import_refuses_class_names_that_do_not_fit(files, isolated_cache):
     with pytest.raises(ModelError, match="79 class names given for a detector of 80 classes"):
         import_darknet(*files, "v3tiny", names=names[:79])
     assert not Path(isolated_cache / "detectors" / "v3tiny.keras").exists()
+
+
+def test_importing_the_official_weights_with_the_later_mask_warns(files, isolated_cache, caplog):
+    from visionkit.convert.darknet import import_darknet
+
+    pip_cfg = shared_data("weights/yolov3-tiny.cfg")  # the 26 x 26 head says mask = 0,1,2
+    with caplog.at_level("WARNING", logger="visionkit"):
+        import_darknet(pip_cfg, files[1], "later_mask")
+    assert any("trained with 'mask = 1,2,3'" in r.getMessage() for r in caplog.records), caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="visionkit"):
+        import_darknet(*files, "trained_mask")  # the bundled cfg: no warning
+    assert not any("mask" in r.getMessage() for r in caplog.records), caplog.text
