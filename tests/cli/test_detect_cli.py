@@ -114,6 +114,20 @@ def test_train_refuses_bad_labels_with_one_line(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_skip_bad_labels_names_each_dropped_label_once(model, tmp_path, caplog):
+    """Once on stderr, as a note or as a logged warning (pytest's caplog holds those; the CLI prints them)."""
+    data = make_yolo_dataset(tmp_path / "d", count=6)
+    (data / "labels" / "im1.txt").write_text("0 0.5 0.5 0.2\n")  # 4 fields: dropped, im1 stays as a background image
+    for command in (["detect", "val", str(model), str(data)], ["detect", "anchors", str(data), "-k", "2"],
+                    ["detect", "train", str(data), "--epochs", "1", "--frozen-epochs", "0", "--input-size", "64", "-k", "2",
+                     "-o", str(tmp_path / "run")]):
+        caplog.clear()
+        result = CliRunner().invoke(cli, [*command, "--skip-bad-labels"])
+        assert result.exit_code == 0, result.output
+        said = result.stderr + "".join(record.getMessage() + "\n" for record in caplog.records)
+        assert said.count("im1.txt:1: malformed line") == 1, (command[1], said)
+
+
 def test_old_option_spellings_still_work_with_a_note(model, tmp_path):
     data = make_yolo_dataset(tmp_path / "d", count=6)
     val = CliRunner().invoke(cli, ["detect", "val", str(model), str(data), "--format", "yolo"])  # the data format, 0.1

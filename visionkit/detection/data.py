@@ -5,7 +5,8 @@ image as displayed, i.e. after EXIF rotation, and class indices into ``class_nam
 (an empty YOLO label file, a VOC file without objects, a COCO image without annotations) is a valid background
 image. Problems (out-of-range coordinates, unknown class ids, malformed lines or XML, labels without images)
 are collected over the whole data set and raised as one :class:`DatasetError` naming the files and lines, so a
-training run never stops half-way; ``on_error="skip"`` drops the bad boxes and files instead, with a warning.
+training run never stops half-way; ``on_error="skip"`` drops the bad boxes and files instead, each named in
+:attr:`DetectionData.warnings` (the verb that loaded the data reports them, once).
 ``missing_images="skip"`` (what ``detect val`` does unless ``--strict``) leaves out label files whose image is not
 there (a YOLO .txt, a VOC .xml, a COCO image entry) with one warning naming them, while other problems still count:
 an evaluation can only score the images it has, but a training set with labels and no photos is a mistake.
@@ -102,7 +103,8 @@ class DetectionData:
 
 
 class _Problems:
-    """Collects 'file:line: reason' messages; raises them together (or logs them with on_error='skip'). Label files
+    """Collects 'file:line: reason' messages; raises them together (or, on_error='skip', keeps them as the data's
+    ``warnings``, which the verb that loaded the data reports). Label files
     without an image are one of them, or (missing_images='skip') left out and summed up in one warning."""
 
     def __init__(self, root: Path, on_error: str, missing_images: str = "raise"):
@@ -130,8 +132,6 @@ class _Problems:
             shown = "; ".join(self.messages[:6]) + (f"; … and {len(self.messages) - 6} more" if len(self.messages) > 6 else "")
             raise DatasetError(f"{len(self.messages)} problem(s) in {self.root}: {shown}. Fix the labels, or pass "
                                f"on_error='skip' (--skip-bad-labels) to drop what is wrong")
-        for message in self.messages:
-            log.warning("skipped: %s", message)
         left_out = self.without_images or []
         summary = [f"left out {len(left_out)} label file(s) without an image: {', '.join(left_out[:3])}"
                    + (f" … and {len(left_out) - 3} more" if len(left_out) > 3 else "")] if left_out else []

@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -95,6 +95,8 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
     _note(quiet, f"train: {train_set.summary()}; held out: {val_set.summary()}")
     for warning in train_set.warnings[:5]:
         _note(quiet, f"note: skipped {warning}")
+    if len(train_set.warnings) > 5:
+        _note(quiet, f"note: … and {len(train_set.warnings) - 5} more (all in the run's notes)")
     anchors, anchor_iou = _anchors(options, train_set, start)
     if not resume:  # the folder is made once the data set is read: bad labels leave no empty one for the next run
         run_dir = prepare_run_dir(output)
@@ -109,12 +111,13 @@ def train(data: str | os.PathLike, output: str | os.PathLike = DEFAULT_OUTPUT, r
     model_path = run_dir / "model.keras"
     spec, extra = _save(model, model_path, options, network, train_set.class_names, anchors, anchor_iou)
     detector = LoadedModel(model, spec, list(train_set.class_names), extra, model_path, str(model_path))
-    evaluation = evaluate(detector, val_set, iou=DEFAULT_IOU, save=run_dir)  # metrics.json and pr_curve.png
+    # metrics.json and pr_curve.png; the loader's notes were shown above and are the run's notes, not repeated there
+    evaluation = evaluate(detector, replace(val_set, warnings=[]), iou=DEFAULT_IOU, save=run_dir)
     _note(quiet, f"held-out mAP@0.5 {evaluation.map50:.4f}, mAP@0.5:0.95 {evaluation.map50_95:.4f} "
                  f"({evaluation.images} images)")
     seconds = time.monotonic() - started
     return DetectionTrainingRun(str(run_dir), str(model_path), evaluation, epochs_done, resumed_from, seconds,
-                                tuple(train_set.warnings + val_set.warnings), anchors=tuple(tuple(a) for a in anchors),
+                                tuple(dict.fromkeys(train_set.warnings + val_set.warnings)), anchors=tuple(tuple(a) for a in anchors),
                                 anchor_iou=anchor_iou)
 
 
@@ -282,6 +285,8 @@ def anchors(data, k: int = DEFAULT_ANCHORS, seed: int = 0, data_format: str = "a
     if format is not None:
         data_format = renamed_keywords({"format": format}, RENAMED, "detection_anchors")["data_format"]
     dataset = data if isinstance(data, DetectionData) else load_detection_data(data, data_format, on_error=on_error)
+    for warning in dataset.warnings:
+        log.warning("skipped: %s", warning)
     shapes = dataset.box_shapes()
     found = kmeans_anchors(shapes, k, seed=seed)
     return AnchorBoxes(str(dataset.root), tuple((round(float(w), 5), round(float(h), 5)) for w, h in found), k,
