@@ -87,9 +87,8 @@ def main() -> None:
     for batch, dlib_name in (("1", "dlib, batch 1"), ("32", "dlib, batch 32 (list of chips)")):
         print(f"  batch {batch:2s}: dlib / encode() {median[dlib_name] / median[f'visionkit encode(), batch {batch}']:.2f}, "
               f"dlib / eager model(x) {median[dlib_name] / median[f'keras model(x) eager, batch {batch}']:.2f}")
-    same = np.abs(encode(encoder, pixels) - np.stack([np.asarray(d) for d in recognizer.compute_face_descriptor(chip_list)])
-                  / np.linalg.norm(np.stack([np.asarray(d) for d in recognizer.compute_face_descriptor(chip_list)]),
-                                   axis=1, keepdims=True)).max()
+    reference = np.stack([np.asarray(d) for d in recognizer.compute_face_descriptor(chip_list)])
+    same = np.abs(encode(encoder, pixels) - reference / np.linalg.norm(reference, axis=1, keepdims=True)).max()
     print(f"check: encode() vs dlib's normalised descriptors on these chips, max |difference| {same:.2e}")
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from visionkit.core.errors import ModelError, UsageError
 from visionkit.core.model import LoadedModel
+from visionkit.detection.detector import is_multi_head
 from visionkit.detection.config import FREEZE_WORDS
 
 #: Prior probability of "an object here" the new heads' objectness bias starts at (Lin et al. 2017, §4.1).
@@ -78,7 +79,7 @@ def check_from_model(detector: LoadedModel, name: str) -> tuple[str, str]:
     from visionkit.convert.darknet import cfg_path
     from visionkit.core.integrity import file_hash
 
-    if not detector.extra.get("heads"):
+    if not is_multi_head(detector):
         raise UsageError(f"--from {name}: fine-tuning starts from a darknet YOLOv3/v4 detector (one output per head, "
                          f"e.g. yolov3_tiny_coco); {name} is a YOLOv2-style detector")
     recorded = detector.spec.options if detector.spec.options.get("cfg") else detector.extra

@@ -158,7 +158,7 @@ def _save_threshold(encoder, threshold: float, which: str, pairs: str) -> str:
     cache (``<cache>/faces/<name>.threshold.json``) — never in the installed package."""
     from visionkit.core.model import sidecar_path
     from visionkit.core.writers import write_text_atomic
-    from visionkit.faces.encoder import is_registry_encoder, save_calibration
+    from visionkit.faces.encoder import save_calibration
 
     source = f"{which.upper()} on {pairs}"
     if is_registry_encoder(encoder):
